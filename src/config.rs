@@ -1,0 +1,1 @@
+//! User configuration under `$XDG_CONFIG_HOME/nook`. (Stub: being written.)

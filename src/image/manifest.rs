@@ -1,0 +1,1 @@
+//! Manifests, indexes and platform selection. (Stub: being written.)

@@ -1,0 +1,8 @@
+//! Images as the registries see them: references, digests, manifests, and the registry client.
+//! Knows nothing of containers or of the on-disk store.
+
+pub mod auth;
+pub mod digest;
+pub mod manifest;
+pub mod reference;
+pub mod registry;

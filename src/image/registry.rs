@@ -1,0 +1,1 @@
+//! The Distribution API v2 client. (Stub: being written.)

@@ -1,0 +1,1 @@
+//! Applying a layer tar to an empty directory. (Stub: being written.)
