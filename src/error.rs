@@ -1,1 +1,68 @@
-//! (being written)
+//! How failures reach the user: one `Error:` line holding the whole cause chain, an optional
+//! `Hint:` line with the fix, and Docker's exit codes.
+
+use std::io;
+
+/// Docker's exit status for an error of the tool itself (as opposed to the container's).
+pub const EXIT_NOOK_ERROR: i32 = 125;
+
+/// An error that carries its own exit status (126, 127, or a container's status).
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct ExitError {
+    pub code: i32,
+    pub message: String,
+}
+
+/// The exit status for `err`.
+pub fn exit_code(err: &anyhow::Error) -> i32 {
+    err.chain()
+        .find_map(|e| e.downcast_ref::<ExitError>().map(|x| x.code))
+        .unwrap_or(EXIT_NOOK_ERROR)
+}
+
+/// `Error: outer: inner: root cause`, with adjacent repeats removed (an io::Error is often
+/// both the message and the source of its wrapper).
+pub fn render(err: &anyhow::Error) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    for cause in err.chain() {
+        let text = cause.to_string();
+        if text.is_empty() || parts.last().is_some_and(|p| p.ends_with(&text)) {
+            continue;
+        }
+        parts.push(text);
+    }
+    format!("Error: {}", parts.join(": "))
+}
+
+/// A fix for failures whose cause we recognise anywhere in the chain.
+pub fn hint(err: &anyhow::Error) -> Option<String> {
+    for cause in err.chain() {
+        if let Some(io) = cause.downcast_ref::<io::Error>() {
+            match io.raw_os_error() {
+                Some(libc::ENOSPC) => {
+                    return Some(
+                        "the disk is full: free space, or move the store to another disk with --root DIR"
+                            .into(),
+                    );
+                }
+                Some(libc::EDQUOT) => {
+                    return Some(
+                        "your disk quota is exhausted: free space, or use --root on another disk"
+                            .into(),
+                    );
+                }
+                _ => {}
+            }
+        }
+    }
+    None
+}
+
+/// True when the failure is a closed stdout (`nook images | head`), which is not an error.
+pub fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|c| {
+        c.downcast_ref::<io::Error>()
+            .is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe)
+    })
+}

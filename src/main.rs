@@ -1,1 +1,28 @@
-fn main() {}
+use clap::Parser;
+
+fn main() {
+    let cli = match nook::cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            use clap::error::ErrorKind;
+            let code = match e.kind() {
+                ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => 0,
+                ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => 0,
+                _ => nook::error::EXIT_NOOK_ERROR,
+            };
+            let _ = e.print();
+            std::process::exit(code);
+        }
+    };
+    match nook::commands::run(cli) {
+        Ok(code) => std::process::exit(code),
+        Err(err) if nook::error::is_broken_pipe(&err) => std::process::exit(0),
+        Err(err) => {
+            eprintln!("{}", nook::error::render(&err));
+            if let Some(hint) = nook::error::hint(&err) {
+                eprintln!("Hint: {hint}");
+            }
+            std::process::exit(nook::error::exit_code(&err));
+        }
+    }
+}

@@ -1,1 +1,216 @@
-//! (being written)
+//! One file per verb: parse the arguments into work, call the lower modules, print. This is
+//! the only layer that writes to stdout or adds hints for the user.
+
+mod completion;
+mod history;
+mod images;
+mod inspect;
+mod login;
+mod progress;
+mod pull;
+mod rmi;
+mod tag;
+
+use anyhow::{Context, Result, bail};
+
+use crate::cli::{Cli, Command};
+use crate::config::RegistriesConfig;
+use crate::image::digest::Digest;
+use crate::image::reference::Reference;
+use crate::paths::Paths;
+use crate::store::Store;
+use crate::store::images::{ImageIndex, ImageRecord};
+
+/// What every command may need, resolved once.
+pub struct Ctx {
+    pub paths: Paths,
+}
+
+impl Ctx {
+    pub fn store(&self) -> Result<Store> {
+        Store::open(&self.paths.data)
+            .with_context(|| format!("cannot open the store at {}", self.paths.data.display()))
+    }
+
+    pub fn registries(&self) -> Result<RegistriesConfig> {
+        Ok(RegistriesConfig::load(&self.paths.registries_config())?)
+    }
+
+    pub fn auth_files(&self) -> crate::image::auth::AuthFiles {
+        let primary = std::env::var_os("REGISTRY_AUTH_FILE")
+            .filter(|v| !v.is_empty())
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|| self.paths.runtime_base.join("containers/auth.json"));
+        let docker = std::env::var_os("DOCKER_CONFIG")
+            .filter(|v| !v.is_empty())
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|| self.paths.home.join(".docker"))
+            .join("config.json");
+        crate::image::auth::AuthFiles {
+            primary,
+            docker: Some(docker),
+        }
+    }
+
+    /// Warns once per invocation about a runtime directory fallback, for commands that use it.
+    pub fn warn_runtime_fallback(&self) {
+        if let Some(reason) = &self.paths.runtime_fallback_reason {
+            eprintln!(
+                "warning: {reason}; using {} for runtime state",
+                self.paths.runtime_base.display()
+            );
+        }
+    }
+}
+
+pub fn run(cli: Cli) -> Result<i32> {
+    let paths = Paths::from_env(cli.root)?;
+    let ctx = Ctx { paths };
+    match cli.command {
+        Command::Pull(args) => pull::run(args, &ctx),
+        Command::Images(args) => images::run(args, &ctx),
+        Command::Tag(args) => tag::run(args, &ctx),
+        Command::Rmi(args) => rmi::run(args, &ctx),
+        Command::Inspect(args) => inspect::run(args, &ctx),
+        Command::History(args) => history::run(args, &ctx),
+        Command::Login(args) => login::login(args, &ctx),
+        Command::Logout(args) => login::logout(args, &ctx),
+        Command::Completion(args) => completion::run(args),
+    }
+}
+
+/// How a user's words name a local image.
+enum ImageSpec {
+    /// A full or abbreviated image ID, with or without `sha256:`.
+    Id(String),
+    Name(Reference),
+}
+
+fn parse_image_spec(input: &str) -> Result<ImageSpec> {
+    let hex = input.strip_prefix("sha256:").unwrap_or(input);
+    let looks_like_id = hex.len() >= 4
+        && hex.len() <= 64
+        && hex
+            .bytes()
+            .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase());
+    if input.starts_with("sha256:") || (looks_like_id && hex.len() == 64) {
+        if !looks_like_id {
+            bail!("invalid image ID `{input}`");
+        }
+        return Ok(ImageSpec::Id(hex.to_string()));
+    }
+    match Reference::parse(input) {
+        Ok(r) => Ok(ImageSpec::Name(r)),
+        Err(_) if looks_like_id => Ok(ImageSpec::Id(hex.to_string())),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The names under which `reference` may be stored: itself, or for an unqualified name, the
+/// same name on each unqualified-search registry.
+fn candidate_names(reference: &Reference, config: &RegistriesConfig) -> Vec<Reference> {
+    config.candidates(reference)
+}
+
+/// Finds a local image by name, ID or ID prefix. Returns the record and the full name the
+/// user meant (None when named by ID).
+pub fn find_image(
+    index: &ImageIndex,
+    input: &str,
+    config: &RegistriesConfig,
+) -> Result<(ImageRecord, Option<String>)> {
+    match parse_image_spec(input)? {
+        ImageSpec::Id(prefix) => {
+            let matches: Vec<&ImageRecord> = index
+                .images
+                .iter()
+                .filter(|i| i.id.hex().starts_with(&prefix))
+                .collect();
+            match matches.as_slice() {
+                [one] => Ok(((*one).clone(), None)),
+                [] => {
+                    // A short hex string may also be a plain image name ("cafe").
+                    if let Ok(r) = Reference::parse(input)
+                        && let Some(found) = find_by_name(index, &r, config)
+                    {
+                        return Ok(found);
+                    }
+                    bail!("no such image: {input}")
+                }
+                _ => bail!(
+                    "image ID prefix `{input}` is ambiguous: it matches {} images; give more characters",
+                    matches.len()
+                ),
+            }
+        }
+        ImageSpec::Name(reference) => find_by_name(index, &reference, config)
+            .ok_or_else(|| anyhow::anyhow!("no such image: {input}")),
+    }
+}
+
+fn find_by_name(
+    index: &ImageIndex,
+    reference: &Reference,
+    config: &RegistriesConfig,
+) -> Option<(ImageRecord, Option<String>)> {
+    for candidate in candidate_names(reference, config) {
+        if let Some(digest) = &candidate.digest {
+            let wanted = format!("{}@{}", candidate.name(), digest);
+            if let Some(img) = index
+                .images
+                .iter()
+                .find(|i| i.repo_digests.contains(&wanted) || &i.manifest == digest)
+            {
+                return Some((img.clone(), None));
+            }
+            continue;
+        }
+        let full = candidate.to_string();
+        if let Some(img) = index.images.iter().find(|i| i.names.contains(&full)) {
+            return Some((img.clone(), Some(full)));
+        }
+    }
+    None
+}
+
+/// `docker.io/library/busybox:latest` → ("busybox", "latest") as Docker shows it.
+pub fn familiar_repo_tag(name: &str) -> (String, String) {
+    match Reference::parse(name) {
+        Ok(r) => (
+            r.familiar_name(),
+            r.tag.clone().unwrap_or_else(|| "<none>".into()),
+        ),
+        Err(_) => (name.to_string(), "<none>".into()),
+    }
+}
+
+/// `busybox@sha256:…` for a stored `docker.io/library/busybox@sha256:…`.
+pub fn familiar_digest(repo_digest: &str) -> (String, String) {
+    match repo_digest.split_once('@') {
+        Some((name, digest)) => {
+            let repo = Reference::parse(name)
+                .map(|r| r.familiar_name())
+                .unwrap_or_else(|_| name.to_string());
+            (repo, digest.to_string())
+        }
+        None => (repo_digest.to_string(), String::new()),
+    }
+}
+
+/// The image ID as shown: 12 hex characters, or the full `sha256:…` with --no-trunc.
+pub fn show_id(id: &Digest, no_trunc: bool) -> String {
+    if no_trunc {
+        id.to_string()
+    } else {
+        id.short().to_string()
+    }
+}
+
+/// Writes to stdout, turning a closed pipe into a clean exit upstream.
+pub fn print_out(text: &str) -> Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())?;
+    out.flush()?;
+    Ok(())
+}

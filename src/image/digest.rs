@@ -28,8 +28,14 @@ impl Digest {
     }
 
     pub fn from_hex(hex: &str) -> Result<Digest, DigestError> {
-        if hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
-            Ok(Digest { hex: hex.to_string() })
+        if hex.len() == 64
+            && hex
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        {
+            Ok(Digest {
+                hex: hex.to_string(),
+            })
         } else {
             Err(DigestError::Invalid(hex.to_string()))
         }

@@ -1,0 +1,112 @@
+//! `nook history`: the image's build steps, newest first, as Docker prints them.
+
+use anyhow::{Context, Result};
+use chrono::{DateTime, Utc};
+use serde_json::{Value, json};
+
+use super::{Ctx, find_image, print_out, show_id};
+use crate::cli::HistoryArgs;
+use crate::format::{self, Template};
+
+const HEADERS: &[(&str, &str)] = &[
+    ("ID", "IMAGE"),
+    ("CreatedSince", "CREATED"),
+    ("CreatedAt", "CREATED AT"),
+    ("CreatedBy", "CREATED BY"),
+    ("Size", "SIZE"),
+    ("Comment", "COMMENT"),
+];
+
+pub fn run(args: HistoryArgs, ctx: &Ctx) -> Result<i32> {
+    let template = args.format.as_deref().map(Template::parse).transpose()?;
+    let config = ctx.registries()?;
+    let store = ctx.store()?;
+    let index = store.images()?;
+    let (image, _) = find_image(&index, &args.image, &config)?;
+    let config_value: Value = serde_json::from_slice(&store.read_blob(&image.id)?)
+        .context("the stored image config is not valid JSON")?;
+    let history = config_value
+        .get("history")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+
+    // Each non-empty history entry owns the next layer, bottom first.
+    let mut layers = image.layers.iter();
+    let mut rows: Vec<Value> = Vec::new();
+    for entry in &history {
+        let empty = entry
+            .get("empty_layer")
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
+        let size = if empty {
+            0
+        } else {
+            layers
+                .next()
+                .and_then(|d| store.layer_info(d).ok())
+                .map(|i| i.size)
+                .unwrap_or(0)
+        };
+        let created = entry
+            .get("created")
+            .and_then(Value::as_str)
+            .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
+            .map(|d| d.with_timezone(&Utc));
+        let created_by = entry
+            .get("created_by")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let created_by = if args.no_trunc {
+            created_by.to_string()
+        } else {
+            truncate(created_by, 45)
+        };
+        rows.push(json!({
+            "ID": "<missing>",
+            "CreatedSince": match created { Some(c) if args.human => format::since(c), Some(c) => c.to_rfc3339(), None => "N/A".into() },
+            "CreatedAt": created.map(|c| c.to_rfc3339()).unwrap_or_default(),
+            "CreatedBy": created_by,
+            "Size": if args.human { format::human_size(size) } else { size.to_string() },
+            "Comment": entry.get("comment").and_then(Value::as_str).unwrap_or_default(),
+        }));
+    }
+    rows.reverse();
+    if let Some(top) = rows.first_mut() {
+        top["ID"] = Value::String(show_id(&image.id, args.no_trunc));
+    }
+    let out = if args.quiet {
+        rows.iter()
+            .map(|r| format!("{}\n", r["ID"].as_str().unwrap_or_default()))
+            .collect()
+    } else if let Some(t) = template {
+        t.render_all(&rows, HEADERS)
+    } else {
+        let keys = ["ID", "CreatedSince", "CreatedBy", "Size", "Comment"];
+        let mut table = vec![
+            vec!["IMAGE", "CREATED", "CREATED BY", "SIZE", "COMMENT"]
+                .into_iter()
+                .map(String::from)
+                .collect::<Vec<_>>(),
+        ];
+        for row in &rows {
+            table.push(
+                keys.iter()
+                    .map(|k| row[*k].as_str().unwrap_or_default().to_string())
+                    .collect(),
+            );
+        }
+        format::table(&table)
+    };
+    print_out(&out)?;
+    Ok(0)
+}
+
+fn truncate(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        text.to_string()
+    } else {
+        let cut: String = text.chars().take(max - 1).collect();
+        format!("{cut}…")
+    }
+}

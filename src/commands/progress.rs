@@ -1,0 +1,110 @@
+//! Per-layer progress on stderr: bars on a terminal, one plain line per event otherwise,
+//! nothing with `-q`.
+
+use std::io::{IsTerminal, Read};
+
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+pub enum Progress {
+    Quiet,
+    Lines,
+    Bars(MultiProgress),
+}
+
+impl Progress {
+    pub fn new(quiet: bool) -> Progress {
+        if quiet {
+            Progress::Quiet
+        } else if std::io::stderr().is_terminal() {
+            Progress::Bars(MultiProgress::with_draw_target(ProgressDrawTarget::stderr()))
+        } else {
+            Progress::Lines
+        }
+    }
+
+    /// A line of its own (above the bars on a terminal).
+    pub fn message(&self, text: &str) {
+        match self {
+            Progress::Quiet => {}
+            Progress::Lines => eprintln!("{text}"),
+            Progress::Bars(multi) => {
+                let _ = multi.println(text);
+            }
+        }
+    }
+
+    pub fn task(&self, label: &str, total: u64) -> Task {
+        match self {
+            Progress::Bars(multi) => {
+                let bar = multi.add(ProgressBar::new(total));
+                bar.set_style(
+                    ProgressStyle::with_template(
+                        "{prefix}: {msg:<12} [{bar:30}] {bytes}/{total_bytes}",
+                    )
+                    .expect("template is valid")
+                    .progress_chars("=> "),
+                );
+                bar.set_prefix(label.to_string());
+                bar.set_message("Downloading");
+                Task {
+                    label: label.to_string(),
+                    bar: Some(bar),
+                    lines: false,
+                }
+            }
+            Progress::Lines => Task {
+                label: label.to_string(),
+                bar: None,
+                lines: true,
+            },
+            Progress::Quiet => Task {
+                label: label.to_string(),
+                bar: None,
+                lines: false,
+            },
+        }
+    }
+}
+
+pub struct Task {
+    label: String,
+    bar: Option<ProgressBar>,
+    lines: bool,
+}
+
+impl Task {
+    pub fn advance(&self, n: u64) {
+        if let Some(bar) = &self.bar {
+            bar.inc(n);
+        }
+    }
+
+    pub fn finish(&self, status: &str) {
+        if let Some(bar) = &self.bar {
+            bar.set_message(status.to_string());
+            bar.finish();
+        } else if self.lines {
+            eprintln!("{}: {status}", self.label);
+        }
+    }
+
+    pub fn fail(&self) {
+        if let Some(bar) = &self.bar {
+            bar.abandon_with_message("Failed");
+        }
+    }
+}
+
+/// Counts bytes into a task as they are read.
+pub struct Counted<'a, R> {
+    pub inner: R,
+    pub task: &'a Task,
+}
+
+impl<R: Read> Read for Counted<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.task.advance(n as u64);
+        Ok(n)
+    }
+}

@@ -1,0 +1,90 @@
+//! `nook rmi`: untag, and delete an image when its last name goes.
+
+use anyhow::{Context, Result, bail};
+
+use super::{Ctx, familiar_repo_tag, find_image, print_out};
+use crate::cli::RmiArgs;
+use crate::image::digest::Digest;
+use crate::runtime::userns;
+
+pub fn run(args: RmiArgs, ctx: &Ctx) -> Result<i32> {
+    let config = ctx.registries()?;
+    // Layer files belong to subordinate ids: only root of the user namespace may delete them.
+    userns::enter(&ctx.paths.runtime, &|m| eprintln!("{m}"))?;
+    let store = ctx.store()?;
+    let mut failed = 0;
+    for name in &args.images {
+        match remove_one(&store, &config, name, args.force) {
+            Ok(lines) => print_out(&lines)?,
+            Err(e) => {
+                eprintln!(
+                    "{}",
+                    crate::error::render(&e.context(format!("cannot remove image {name}")))
+                );
+                failed += 1;
+            }
+        }
+    }
+    // The files of removed layers go last, outside any lock: the records are already gone.
+    store
+        .purge_trash()
+        .context("cannot delete removed layers")?;
+    Ok(if failed > 0 {
+        crate::error::EXIT_NOOK_ERROR
+    } else {
+        0
+    })
+}
+
+fn remove_one(
+    store: &crate::store::Store,
+    config: &crate::config::RegistriesConfig,
+    name: &str,
+    force: bool,
+) -> Result<String> {
+    let mut out = String::new();
+    let removed: Option<(Vec<Digest>, Digest, Digest)> = store.update_images(|index| -> Result<_> {
+        let (image, named) = find_image(index, name, config)?;
+        let pos = index.images.iter().position(|i| i.id == image.id).expect("found above");
+        if let Some(full) = named
+            && index.images[pos].names.len() > 1
+        {
+            // One of several names: untag only.
+            index.images[pos].names.retain(|n| n != &full);
+            let (repo, tag) = familiar_repo_tag(&full);
+            out.push_str(&format!("Untagged: {repo}:{tag}\n"));
+            return Ok(None);
+        }
+        if image.names.len() > 1 && !force {
+            bail!(
+                "image {} is referenced in multiple repositories ({}); remove it by name, or use -f to remove every name",
+                image.id.short(),
+                image.names.iter().map(|n| { let (r, t) = familiar_repo_tag(n); format!("{r}:{t}") }).collect::<Vec<_>>().join(", ")
+            );
+        }
+        let image = index.images.remove(pos);
+        for n in &image.names {
+            let (repo, tag) = familiar_repo_tag(n);
+            out.push_str(&format!("Untagged: {repo}:{tag}\n"));
+        }
+        for d in &image.repo_digests {
+            let (repo, digest) = super::familiar_digest(d);
+            out.push_str(&format!("Untagged: {repo}@{digest}\n"));
+        }
+        let unused: Vec<Digest> = index.unused_layers(&image.layers).into_iter().cloned().collect();
+        for layer in &unused {
+            store.trash_layer(layer)?;
+        }
+        out.push_str(&format!("Deleted: {}\n", image.id));
+        Ok(Some((unused, image.manifest.clone(), image.id.clone())))
+    })?;
+    if let Some((_, manifest, config_blob)) = removed {
+        let index = store.images()?;
+        for blob in [manifest, config_blob] {
+            if !index.uses_blob(&blob) {
+                store.remove_blob(&blob)?;
+            }
+        }
+    }
+    Ok(out)
+}

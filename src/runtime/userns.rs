@@ -1,0 +1,267 @@
+//! Running a command inside a user namespace nook makes for it.
+//!
+//! nook re-executes itself: the parent spawns `/proc/self/exe` with the same arguments and a
+//! pair of inherited pipes; the child, still single-threaded at the top of `main`, calls
+//! `unshare(CLONE_NEWUSER)` and says so; the parent maps ids with the setuid
+//! `newuidmap`/`newgidmap` (or writes a single-id map itself when the user has no subordinate
+//! range) and says "go"; the child then does the real work as root of that namespace, so a
+//! layer's files keep their owners. The parent only waits and passes on the exit status.
+
+use std::io::{self, Read, Write};
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::runtime::idmap::{self, IdMapping};
+use crate::sys;
+
+const ENV_SYNC: &str = "_NOOK_USERNS_SYNC";
+const ENV_MAX_ID: &str = "_NOOK_USERNS_MAX_ID";
+const READY: u8 = b'r';
+const GO: u8 = b'g';
+const ABORT: u8 = b'x';
+
+#[derive(Debug, thiserror::Error)]
+pub enum UsernsError {
+    #[error("cannot start a user namespace: unshare(CLONE_NEWUSER) failed")]
+    Unshare(#[source] io::Error),
+    #[error("cannot re-execute nook (/proc/self/exe) to enter a user namespace")]
+    Spawn(#[source] io::Error),
+    #[error("lost contact with the user-namespace child")]
+    Handshake(#[source] io::Error),
+    #[error("`{helper}` failed to map ids for process {pid}: exited with {status}: {stderr}")]
+    Helper {
+        helper: &'static str,
+        pid: i32,
+        status: String,
+        stderr: String,
+    },
+    #[error("cannot write `{path}`")]
+    WriteMap {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("cannot read `{path}`")]
+    ReadSubid {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+}
+
+/// What the work may assume about ids once inside.
+#[derive(Debug, Clone, Copy)]
+pub struct Namespace {
+    /// Highest uid/gid that exists (65536 with a standard subordinate range, 0 with a
+    /// single-id mapping).
+    pub max_id: u32,
+    /// Whether ids may be changed (false only for an unprivileged run outside any namespace).
+    pub can_chown: bool,
+}
+
+/// Makes sure the rest of the command runs as root of a user namespace mapped to the user's
+/// ids. In the parent this never returns: it exits with the child's status. `notice` receives
+/// one-line warnings (the single-id fallback).
+pub fn enter(runtime_dir: &Path, notice: &dyn Fn(&str)) -> Result<Namespace, UsernsError> {
+    if let Some(sync) = std::env::var_os(ENV_SYNC) {
+        let max_id = std::env::var(ENV_MAX_ID)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        // The variables are ours: removing them keeps them out of whatever this process
+        // starts later.
+        sys::remove_env_single_threaded(&[ENV_SYNC, ENV_MAX_ID]);
+        child_handshake(&sync.to_string_lossy())?;
+        return Ok(Namespace {
+            max_id,
+            can_chown: true,
+        });
+    }
+    if sys::is_real_root() {
+        return Ok(Namespace {
+            max_id: u32::MAX - 1,
+            can_chown: true,
+        });
+    }
+    let code = run_parent(runtime_dir, notice)?;
+    std::process::exit(code)
+}
+
+fn child_handshake(sync: &str) -> Result<(), UsernsError> {
+    let bad = || UsernsError::Handshake(io::Error::other(format!("bad {ENV_SYNC} value `{sync}`")));
+    let (go_fd, ready_fd) = sync.split_once(',').ok_or_else(bad)?;
+    let go_fd: i32 = go_fd.parse().map_err(|_| bad())?;
+    let ready_fd: i32 = ready_fd.parse().map_err(|_| bad())?;
+    let mut go =
+        std::fs::File::from(sys::adopt_inherited_fd(go_fd).map_err(UsernsError::Handshake)?);
+    let mut ready =
+        std::fs::File::from(sys::adopt_inherited_fd(ready_fd).map_err(UsernsError::Handshake)?);
+    let unshared = sys::unshare_user_namespace();
+    let status = if unshared.is_ok() { READY } else { ABORT };
+    ready.write_all(&[status]).map_err(UsernsError::Handshake)?;
+    unshared.map_err(UsernsError::Unshare)?;
+    let mut answer = [0u8];
+    go.read_exact(&mut answer).map_err(UsernsError::Handshake)?;
+    if answer[0] != GO {
+        // The parent reports why; the child just stops.
+        std::process::exit(125);
+    }
+    Ok(())
+}
+
+struct Maps {
+    uid: Vec<IdMapping>,
+    gid: Vec<IdMapping>,
+    single: bool,
+}
+
+fn plan_maps(notice: &dyn Fn(&str), runtime_dir: &Path) -> Result<Maps, UsernsError> {
+    let uid = nix::unistd::getuid().as_raw();
+    let gid = nix::unistd::getgid().as_raw();
+    let name = nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid))
+        .ok()
+        .flatten()
+        .map(|u| u.name)
+        .unwrap_or_default();
+    let read = |path: &str| -> Result<String, UsernsError> {
+        match std::fs::read_to_string(path) {
+            Ok(t) => Ok(t),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(String::new()),
+            Err(source) => Err(UsernsError::ReadSubid {
+                path: path.into(),
+                source,
+            }),
+        }
+    };
+    let sub_uids = idmap::parse_subid(&read("/etc/subuid")?, &name, uid);
+    let sub_gids = idmap::parse_subid(&read("/etc/subgid")?, &name, uid);
+    let helpers_present = which("newuidmap").is_some() && which("newgidmap").is_some();
+    if sub_uids.is_empty() || sub_gids.is_empty() || !helpers_present {
+        let why = if !helpers_present {
+            "newuidmap/newgidmap are not installed (Debian package `uidmap`)".to_string()
+        } else {
+            format!(
+                "user `{name}` has no subordinate id range in /etc/subuid and /etc/subgid (an administrator can add one: usermod --add-subuids 100000-165535 --add-subgids 100000-165535 {name})"
+            )
+        };
+        warn_once(
+            runtime_dir,
+            "single-id-map",
+            &format!(
+                "warning: using a single-id user namespace because {why}; files owned by other users in images appear as root's"
+            ),
+            notice,
+        );
+        return Ok(Maps {
+            uid: idmap::mappings(uid, &[]),
+            gid: idmap::mappings(gid, &[]),
+            single: true,
+        });
+    }
+    Ok(Maps {
+        uid: idmap::mappings(uid, &sub_uids),
+        gid: idmap::mappings(gid, &sub_gids),
+        single: false,
+    })
+}
+
+/// Prints a warning the first time only: a marker file in the runtime directory remembers it
+/// until reboot.
+fn warn_once(runtime_dir: &Path, key: &str, message: &str, notice: &dyn Fn(&str)) {
+    let marker = runtime_dir.join(format!("warned-{key}"));
+    if marker.exists() {
+        return;
+    }
+    notice(message);
+    let _ = std::fs::create_dir_all(runtime_dir).and_then(|()| std::fs::write(&marker, b""));
+}
+
+fn which(program: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_else(|| "/usr/bin:/bin".into());
+    std::env::split_paths(&path)
+        .chain([PathBuf::from("/usr/bin"), PathBuf::from("/usr/sbin")])
+        .map(|d| d.join(program))
+        .find(|p| p.is_file())
+}
+
+fn run_parent(runtime_dir: &Path, notice: &dyn Fn(&str)) -> Result<i32, UsernsError> {
+    let maps = plan_maps(notice, runtime_dir)?;
+    let max_id = idmap::max_inside(&maps.uid).min(idmap::max_inside(&maps.gid));
+    let (go_read, go_write) = sys::pipe().map_err(UsernsError::Spawn)?;
+    let (ready_read, ready_write) = sys::pipe().map_err(UsernsError::Spawn)?;
+    sys::inherit_on_exec(&go_read).map_err(UsernsError::Spawn)?;
+    sys::inherit_on_exec(&ready_write).map_err(UsernsError::Spawn)?;
+    use std::os::fd::AsRawFd;
+    let mut child = Command::new("/proc/self/exe")
+        .arg0("nook")
+        .args(std::env::args_os().skip(1))
+        .env(
+            ENV_SYNC,
+            format!("{},{}", go_read.as_raw_fd(), ready_write.as_raw_fd()),
+        )
+        .env(ENV_MAX_ID, max_id.to_string())
+        .spawn()
+        .map_err(UsernsError::Spawn)?;
+    drop(go_read);
+    drop(ready_write);
+    let pid = child.id() as i32;
+    sys::supervise_child_signals(pid).map_err(UsernsError::Spawn)?;
+    let mut go = std::fs::File::from(go_write);
+    let mut ready = std::fs::File::from(ready_read);
+    let mut byte = [0u8];
+    let got = ready.read(&mut byte).map_err(UsernsError::Handshake)?;
+    if got == 1 && byte[0] == READY {
+        if let Err(e) = write_maps(pid, &maps) {
+            let _ = go.write_all(&[ABORT]);
+            let _ = child.wait();
+            return Err(e);
+        }
+        go.write_all(&[GO]).map_err(UsernsError::Handshake)?;
+    }
+    drop(go);
+    let status = child.wait().map_err(UsernsError::Handshake)?;
+    Ok(status
+        .code()
+        .unwrap_or_else(|| 128 + status.signal().unwrap_or(0)))
+}
+
+fn write_maps(pid: i32, maps: &Maps) -> Result<(), UsernsError> {
+    if maps.single {
+        let proc_dir = PathBuf::from(format!("/proc/{pid}"));
+        let write = |name: &str, text: String| {
+            let path = proc_dir.join(name);
+            std::fs::write(&path, text).map_err(|source| UsernsError::WriteMap { path, source })
+        };
+        // An unprivileged process may map only its own ids, and only after giving up
+        // setgroups(2) in the namespace.
+        write("setgroups", "deny".into())?;
+        write("uid_map", format!("{}\n", maps.uid[0]))?;
+        write("gid_map", format!("{}\n", maps.gid[0]))?;
+        return Ok(());
+    }
+    run_helper("newuidmap", pid, &maps.uid)?;
+    run_helper("newgidmap", pid, &maps.gid)
+}
+
+fn run_helper(helper: &'static str, pid: i32, maps: &[IdMapping]) -> Result<(), UsernsError> {
+    let out = Command::new(helper)
+        .arg(pid.to_string())
+        .args(idmap::helper_args(maps))
+        .output()
+        .map_err(|e| UsernsError::Helper {
+            helper,
+            pid,
+            status: "an error".into(),
+            stderr: e.to_string(),
+        })?;
+    if out.status.success() {
+        return Ok(());
+    }
+    Err(UsernsError::Helper {
+        helper,
+        pid,
+        status: out.status.to_string(),
+        stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+    })
+}
