@@ -61,9 +61,13 @@ pub fn login(args: LoginArgs, ctx: &Ctx) -> Result<i32> {
         },
         Some(credentials.clone()),
     );
-    client
-        .check_auth()
-        .with_context(|| format!("cannot log in to {registry}"))?;
+    match client.check_auth() {
+        Ok(()) => {}
+        Err(registry::RegistryError::Unauthorized { .. }) => {
+            bail!("cannot log in to {registry}: the registry refused the username or password")
+        }
+        Err(e) => return Err(e).with_context(|| format!("cannot log in to {registry}")),
+    }
     auth.store(&registry, &credentials)
         .with_context(|| format!("cannot save credentials to {}", auth.primary.display()))?;
     println!("Login Succeeded!");

@@ -99,11 +99,11 @@ fn parse_image_spec(input: &str) -> Result<ImageSpec> {
         }
         return Ok(ImageSpec::Id(hex.to_string()));
     }
-    match Reference::parse(input) {
-        Ok(r) => Ok(ImageSpec::Name(r)),
-        Err(_) if looks_like_id => Ok(ImageSpec::Id(hex.to_string())),
-        Err(e) => Err(e.into()),
+    if looks_like_id {
+        // Docker tries an ID prefix first; `find_image` falls back to the name.
+        return Ok(ImageSpec::Id(hex.to_string()));
     }
+    Ok(ImageSpec::Name(Reference::parse(input)?))
 }
 
 /// The names under which `reference` may be stored: itself, or for an unqualified name, the

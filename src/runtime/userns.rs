@@ -97,6 +97,7 @@ fn child_handshake(sync: &str) -> Result<(), UsernsError> {
         std::fs::File::from(sys::adopt_inherited_fd(go_fd).map_err(UsernsError::Handshake)?);
     let mut ready =
         std::fs::File::from(sys::adopt_inherited_fd(ready_fd).map_err(UsernsError::Handshake)?);
+    sys::die_with_parent().map_err(UsernsError::Handshake)?;
     let unshared = sys::unshare_user_namespace();
     let status = if unshared.is_ok() { READY } else { ABORT };
     ready.write_all(&[status]).map_err(UsernsError::Handshake)?;

@@ -107,3 +107,16 @@ pub fn remove_env_single_threaded(names: &[&str]) {
         unsafe { std::env::remove_var(name) };
     }
 }
+
+/// Asks the kernel to SIGKILL this process when its parent dies, so killing nook's waiting
+/// parent (even with SIGKILL) never leaves the re-executed child working on alone. The
+/// parent is single-threaded, so "parent thread exits" means "parent process exits".
+pub fn die_with_parent() -> io::Result<()> {
+    let parent = nix::unistd::getppid();
+    nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL).map_err(io::Error::from)?;
+    // The parent may have died before the request took effect.
+    if nix::unistd::getppid() != parent {
+        return Err(io::Error::other("the parent process exited"));
+    }
+    Ok(())
+}

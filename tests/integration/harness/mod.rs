@@ -1,0 +1,19 @@
+//! The integration-test harness.
+//!
+//! - [`TestContext`]: private XDG dirs owned by the test user, and `nook` run with a clean
+//!   environment as that user (through `setpriv` when the test process is root — nook never
+//!   runs as real root in tests).
+//! - [`registry()`]: Debian's `docker-registry` on 127.0.0.1, once per test process.
+//! - [`fixtures`]: OCI images built from `busybox-static` and pushed with `skopeo`.
+//! - [`must_work`] / [`require`]: a prerequisite that is missing fails under `CI=true` or
+//!   `NOOK_MUST_WORK=1`, and is reported as `SKIPPED: reason` otherwise.
+
+// Test modules use different parts of the harness; not every helper is used by every build.
+#![allow(dead_code, unused_imports)]
+
+pub mod context;
+pub mod fixtures;
+pub mod registry;
+
+pub use context::{TestContext, assert_failure, assert_success, must_work, require};
+pub use registry::{Registry, registry};
