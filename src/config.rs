@@ -792,3 +792,16 @@ blocked = true
         assert_eq!(names(&c, "quay.io/x"), ["quay.io/x:latest"]);
     }
 }
+
+impl From<&Endpoint> for crate::image::registry::Endpoint {
+    /// An endpoint that allows plain HTTP is an "insecure" registry: HTTPS without
+    /// certificate checks first, plain HTTP when the registry does not speak TLS.
+    fn from(e: &Endpoint) -> Self {
+        crate::image::registry::Endpoint {
+            host: e.host.clone(),
+            plain_http: false,
+            tls_verify: e.tls_verify && !e.plain_http,
+            http_fallback: e.plain_http,
+        }
+    }
+}

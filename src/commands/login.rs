@@ -54,11 +54,7 @@ pub fn login(args: LoginArgs, ctx: &Ctx) -> Result<i32> {
         .pop()
         .context("no endpoint for the registry")?;
     let client = Client::new(
-        registry::Endpoint {
-            host: endpoint.host,
-            plain_http: endpoint.plain_http,
-            tls_verify: endpoint.tls_verify,
-        },
+        (&endpoint).into(),
         Some(credentials.clone()),
     );
     match client.check_auth() {
@@ -76,6 +72,7 @@ pub fn login(args: LoginArgs, ctx: &Ctx) -> Result<i32> {
 
 pub fn logout(args: LogoutArgs, ctx: &Ctx) -> Result<i32> {
     let auth = ctx.auth_files();
+    ctx.warn_runtime_fallback();
     if args.all {
         match std::fs::remove_file(&auth.primary) {
             Ok(()) => {}

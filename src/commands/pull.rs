@@ -98,11 +98,7 @@ pub fn pull(
         for endpoint in config.endpoints(candidate, tls_verify)? {
             let credentials = auth.lookup(&candidate.registry)?;
             let client = Client::new(
-                registry::Endpoint {
-                    host: endpoint.host.clone(),
-                    plain_http: endpoint.plain_http,
-                    tls_verify: endpoint.tls_verify,
-                },
+                (&endpoint).into(),
                 credentials,
             );
             match client.get_manifest(&endpoint.repository, &candidate.reference_for_registry()) {

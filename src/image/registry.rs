@@ -21,11 +21,13 @@ pub struct Endpoint {
     pub host: String,
     pub plain_http: bool,
     pub tls_verify: bool,
+    /// An "insecure" registry, as Docker treats them: try HTTPS (unverified) first, and plain
+    /// HTTP when the registry does not speak TLS.
+    pub http_fallback: bool,
 }
 
 impl Endpoint {
-    fn base_url(&self) -> String {
-        let scheme = if self.plain_http { "http" } else { "https" };
+    fn base_url(&self, scheme: &str) -> String {
         format!("{scheme}://{}", self.host)
     }
 }
@@ -42,8 +44,9 @@ pub enum RegistryError {
         host: String,
         url: String,
         reason: String,
-        #[source]
-        source: Box<ureq::Transport>,
+        /// Kept for debugging, not printed: `reason` already says what went wrong, and the
+        /// transport's own text repeats the URL and the OS error.
+        transport: Box<ureq::Transport>,
     },
 
     #[error(
@@ -349,6 +352,8 @@ pub struct Client {
     /// Set once the registry has asked for Basic auth, so later requests send credentials
     /// up front instead of collecting a 401 each.
     basic_auth: AtomicBool,
+    /// "http" or "https", decided on first use (see `Endpoint::http_fallback`).
+    scheme: std::sync::OnceLock<&'static str>,
 }
 
 impl Client {
@@ -369,7 +374,28 @@ impl Client {
             credentials,
             tokens: Mutex::new(HashMap::new()),
             basic_auth: AtomicBool::new(false),
+            scheme: std::sync::OnceLock::new(),
         }
+    }
+
+    /// `scheme://host`. For an insecure registry the first call asks `/v2/` over HTTPS: any
+    /// HTTP answer (even 401) means it speaks TLS; a failed handshake or connection means
+    /// plain HTTP, as Docker does for insecure registries and localhost.
+    fn base_url(&self) -> String {
+        let scheme = *self.scheme.get_or_init(|| {
+            if self.endpoint.plain_http {
+                "http"
+            } else if !self.endpoint.http_fallback {
+                "https"
+            } else {
+                let probe = format!("{}/v2/", self.endpoint.base_url("https"));
+                match self.agent.get(&probe).call() {
+                    Ok(_) | Err(ureq::Error::Status(..)) => "https",
+                    Err(ureq::Error::Transport(_)) => "http",
+                }
+            }
+        });
+        self.endpoint.base_url(scheme)
     }
 
     pub fn endpoint(&self) -> &Endpoint {
@@ -379,13 +405,13 @@ impl Client {
     fn url(&self, repository: &str, kind: &str, reference: &str) -> String {
         format!(
             "{}/v2/{repository}/{kind}/{reference}",
-            self.endpoint.base_url()
+            self.base_url()
         )
     }
 
     /// `GET /v2/` with credentials: verifies a login.
     pub fn check_auth(&self) -> Result<(), RegistryError> {
-        let url = format!("{}/v2/", self.endpoint.base_url());
+        let url = format!("{}/v2/", self.base_url());
         let resp = self.get(&url, None, "", None, "registry")?;
         // Drain so the connection can be reused.
         let _ = read_capped(resp.into_reader(), MAX_ERROR_BODY);
@@ -736,7 +762,7 @@ fn transport_error(t: ureq::Transport, url: &str) -> RegistryError {
         host,
         url: url.to_string(),
         reason,
-        source: Box::new(t),
+        transport: Box::new(t),
     }
 }
 
@@ -851,6 +877,7 @@ mod tests {
                 host: "127.0.0.1:5000".to_string(),
                 plain_http: true,
                 tls_verify: true,
+                http_fallback: false,
             },
             None,
         );
@@ -863,6 +890,7 @@ mod tests {
                 host: "registry-1.docker.io".to_string(),
                 plain_http: false,
                 tls_verify: false,
+                http_fallback: false,
             },
             None,
         );
@@ -978,6 +1006,7 @@ mod tests {
                 host: format!("127.0.0.1:{port}"),
                 plain_http: true,
                 tls_verify: true,
+                http_fallback: false,
             },
             creds,
         )
@@ -1261,6 +1290,7 @@ mod tests {
                 host: format!("127.0.0.1:{port}"),
                 plain_http: false,
                 tls_verify: false,
+                http_fallback: false,
             },
             None,
         );

@@ -271,3 +271,37 @@ fn a_full_disk_fails_cleanly_and_loses_nothing() {
         0
     );
 }
+
+#[test]
+fn without_xdg_runtime_dir_credentials_go_to_a_private_tmp_dir_with_a_warning() {
+    let ctx = TestContext::new();
+    let out = ctx
+        .nook_cmd()
+        .env_remove("XDG_RUNTIME_DIR")
+        .args(["logout", "--all"])
+        .output()
+        .unwrap();
+    assert_success(&out);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("XDG_RUNTIME_DIR is not set"), "{err}");
+    let dir = format!("/tmp/nook-run-{}", ctx.uid());
+    let meta = std::fs::metadata(&dir).unwrap();
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    assert_eq!(meta.uid(), ctx.uid().as_raw());
+    assert_eq!(meta.permissions().mode() & 0o777, 0o700);
+}
+
+#[test]
+fn nook_root_moves_the_store() {
+    let ctx = TestContext::new();
+    let root = ctx.home.join("elsewhere");
+    let out = ctx
+        .nook_cmd()
+        .env("NOOK_ROOT", &root)
+        .args(["pull", "-q", &fixtures::single_layer().reference])
+        .output()
+        .unwrap();
+    assert_success(&out);
+    assert!(root.join("images.json").is_file());
+    assert!(!ctx.data.join("nook/images.json").exists());
+}

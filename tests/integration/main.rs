@@ -6,3 +6,4 @@ mod harness;
 mod harness_selftest;
 mod image_commands;
 mod pull;
+mod registries;

@@ -237,3 +237,86 @@ fn a_pull_killed_at_any_moment_leaves_nothing_visible_and_the_next_pull_complete
         assert!(staging_is_empty(&ctx), "delay {delay_ms} ms");
     }
 }
+
+#[test]
+fn zstd_and_uncompressed_layers_are_pulled() {
+    use crate::harness::fixtures::{Layer, TarBuilder};
+    use nook::image::digest::Digest;
+    let mut t = TarBuilder::new();
+    t.dir("etc", 0o755, 0, 0);
+    t.file("etc/zstd", b"compressed with zstd\n", 0o644, 0, 0);
+    let tar = t.finish();
+    let blob = zstd::encode_all(&tar[..], 3).unwrap();
+    let layer = Layer {
+        media_type: "application/vnd.oci.image.layer.v1.tar+zstd",
+        digest: Digest::of(&blob),
+        size: blob.len() as u64,
+        diff_id: Digest::of(&tar),
+        blob,
+    };
+    let repository = format!("{}/fixtures/zstd", crate::harness::registry().addr);
+    let image = fixtures::build_image(&repository, host_arch(), vec![layer], &["sh"]);
+    fixtures::push_raw(&image, "latest");
+    let ctx = TestContext::new();
+    assert_success(&ctx.nook(&["pull", "-q", &image.reference]));
+    let dirs = layer_dirs(&ctx, &image.reference);
+    assert_eq!(std::fs::read_to_string(dirs[0].join("etc/zstd")).unwrap(), "compressed with zstd\n");
+}
+
+#[test]
+fn hostile_layers_are_refused_or_neutralised() {
+    use crate::harness::fixtures::{TarBuilder, gzip_layer};
+    let ctx = TestContext::new();
+    let push = |name: &str, tar: Vec<u8>| {
+        let repository = format!("{}/fixtures/{name}", crate::harness::registry().addr);
+        let image = fixtures::build_image(&repository, host_arch(), vec![gzip_layer(&tar)], &["sh"]);
+        fixtures::push_raw(&image, "latest");
+        image.reference
+    };
+    // A write through a symlink that points out of the layer.
+    let outside = ctx.root().join("outside");
+    std::fs::create_dir(&outside).unwrap();
+    let mut t = TarBuilder::new();
+    t.symlink("escape", outside.to_str().unwrap());
+    t.file("escape/owned", b"gotcha\n", 0o644, 0, 0);
+    let reference = push("symlink-escape", t.finish());
+    let err = assert_failure(&ctx.nook(&["pull", &reference]), 125);
+    assert!(err.contains("symlink"), "{err}");
+    assert!(!outside.join("owned").exists(), "wrote outside the layer");
+
+    // A hardlink to a file outside the layer.
+    let mut t = TarBuilder::new();
+    t.raw(tar::EntryType::Link, "passwd", "../../../../../../etc/passwd", b"");
+    let reference = push("hardlink-escape", t.finish());
+    let err = assert_failure(&ctx.nook(&["pull", &reference]), 125);
+    assert!(err.contains("leaves the layer") || err.contains("outside"), "{err}");
+
+    // Absolute paths are taken as relative to the layer.
+    let mut t = TarBuilder::new();
+    t.raw(tar::EntryType::Regular, "/abs", "", b"relative now\n");
+    let reference = push("absolute", t.finish());
+    assert_success(&ctx.nook(&["pull", "-q", &reference]));
+    assert!(layer_dirs(&ctx, &reference)[0].join("abs").is_file());
+    assert_eq!(std::fs::read_dir(ctx.data.join("nook/layers/.staging")).unwrap().count(), 0);
+}
+
+#[test]
+fn docker_schema2_images_are_pulled() {
+    let src = fixtures::single_layer();
+    let dest = format!("{}/fixtures/docker-v2s2:latest", crate::harness::registry().addr);
+    let copy = std::process::Command::new("skopeo")
+        .args(["copy", "-q", "--format", "v2s2", "--src-tls-verify=false", "--dest-tls-verify=false"])
+        .arg(format!("docker://{}", src.reference))
+        .arg(format!("docker://{dest}"))
+        .output()
+        .unwrap();
+    assert_success(&copy);
+    let raw = crate::harness::fixtures::skopeo_inspect_raw(&dest, &[]);
+    assert!(
+        String::from_utf8_lossy(&raw).contains("application/vnd.docker.distribution.manifest.v2+json"),
+        "skopeo did not write a Docker schema 2 manifest"
+    );
+    let ctx = TestContext::new();
+    assert_success(&ctx.nook(&["pull", "-q", &dest]));
+    assert!(layer_dirs(&ctx, &dest)[0].join("bin/busybox").is_file());
+}

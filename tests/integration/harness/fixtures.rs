@@ -298,6 +298,17 @@ impl TarBuilder {
         self.inner.append_data(&mut h, path, data).unwrap();
     }
 
+    /// An entry whose name and link name are written into the header as given, bypassing the
+    /// tar crate's checks: for hostile layers (`/abs`, `../x`).
+    pub fn raw(&mut self, kind: EntryType, path: &str, link: &str, data: &[u8]) {
+        let mut h = Self::header(kind, 0o644, 0, 0, data.len() as u64);
+        let old = h.as_old_mut();
+        old.name[..path.len()].copy_from_slice(path.as_bytes());
+        old.linkname[..link.len()].copy_from_slice(link.as_bytes());
+        h.set_cksum();
+        self.inner.append(&h, data).unwrap();
+    }
+
     /// A root-owned file preceded by a PAX header carrying `SCHILY.xattr.NAME=VALUE`.
     pub fn file_with_xattr(&mut self, path: &str, data: &[u8], mode: u32, xattr: (&str, &[u8])) {
         let record = pax_record(&format!("SCHILY.xattr.{}", xattr.0), xattr.1);
