@@ -38,7 +38,9 @@ pub fn render(err: &anyhow::Error) -> String {
 /// A fix for failures whose cause we recognise anywhere in the chain.
 pub fn hint(err: &anyhow::Error) -> Option<String> {
     for cause in err.chain() {
-        if let Some(crate::image::registry::RegistryError::Unreachable { host, .. }) = cause.downcast_ref() {
+        if let Some(crate::image::registry::RegistryError::Unreachable { host, .. }) =
+            cause.downcast_ref()
+        {
             return Some(format!(
                 "check that {host} is the right address and that the registry is running"
             ));

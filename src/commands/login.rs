@@ -53,10 +53,7 @@ pub fn login(args: LoginArgs, ctx: &Ctx) -> Result<i32> {
         .endpoints(&probe, args.tls_verify)?
         .pop()
         .context("no endpoint for the registry")?;
-    let client = Client::new(
-        (&endpoint).into(),
-        Some(credentials.clone()),
-    );
+    let client = Client::new((&endpoint).into(), Some(credentials.clone()));
     match client.check_auth() {
         Ok(()) => {}
         Err(registry::RegistryError::Unauthorized { .. }) => {

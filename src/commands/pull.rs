@@ -97,10 +97,7 @@ pub fn pull(
     for candidate in &candidates {
         for endpoint in config.endpoints(candidate, tls_verify)? {
             let credentials = auth.lookup(&candidate.registry)?;
-            let client = Client::new(
-                (&endpoint).into(),
-                credentials,
-            );
+            let client = Client::new((&endpoint).into(), credentials);
             match client.get_manifest(&endpoint.repository, &candidate.reference_for_registry()) {
                 Ok(fetched) => {
                     if candidates.len() > 1 || endpoint.host != candidate.registry {

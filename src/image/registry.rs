@@ -403,10 +403,7 @@ impl Client {
     }
 
     fn url(&self, repository: &str, kind: &str, reference: &str) -> String {
-        format!(
-            "{}/v2/{repository}/{kind}/{reference}",
-            self.base_url()
-        )
+        format!("{}/v2/{repository}/{kind}/{reference}", self.base_url())
     }
 
     /// `GET /v2/` with credentials: verifies a login.

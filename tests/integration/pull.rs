@@ -260,7 +260,10 @@ fn zstd_and_uncompressed_layers_are_pulled() {
     let ctx = TestContext::new();
     assert_success(&ctx.nook(&["pull", "-q", &image.reference]));
     let dirs = layer_dirs(&ctx, &image.reference);
-    assert_eq!(std::fs::read_to_string(dirs[0].join("etc/zstd")).unwrap(), "compressed with zstd\n");
+    assert_eq!(
+        std::fs::read_to_string(dirs[0].join("etc/zstd")).unwrap(),
+        "compressed with zstd\n"
+    );
 }
 
 #[test]
@@ -269,7 +272,8 @@ fn hostile_layers_are_refused_or_neutralised() {
     let ctx = TestContext::new();
     let push = |name: &str, tar: Vec<u8>| {
         let repository = format!("{}/fixtures/{name}", crate::harness::registry().addr);
-        let image = fixtures::build_image(&repository, host_arch(), vec![gzip_layer(&tar)], &["sh"]);
+        let image =
+            fixtures::build_image(&repository, host_arch(), vec![gzip_layer(&tar)], &["sh"]);
         fixtures::push_raw(&image, "latest");
         image.reference
     };
@@ -286,10 +290,18 @@ fn hostile_layers_are_refused_or_neutralised() {
 
     // A hardlink to a file outside the layer.
     let mut t = TarBuilder::new();
-    t.raw(tar::EntryType::Link, "passwd", "../../../../../../etc/passwd", b"");
+    t.raw(
+        tar::EntryType::Link,
+        "passwd",
+        "../../../../../../etc/passwd",
+        b"",
+    );
     let reference = push("hardlink-escape", t.finish());
     let err = assert_failure(&ctx.nook(&["pull", &reference]), 125);
-    assert!(err.contains("leaves the layer") || err.contains("outside"), "{err}");
+    assert!(
+        err.contains("leaves the layer") || err.contains("outside"),
+        "{err}"
+    );
 
     // Absolute paths are taken as relative to the layer.
     let mut t = TarBuilder::new();
@@ -297,15 +309,30 @@ fn hostile_layers_are_refused_or_neutralised() {
     let reference = push("absolute", t.finish());
     assert_success(&ctx.nook(&["pull", "-q", &reference]));
     assert!(layer_dirs(&ctx, &reference)[0].join("abs").is_file());
-    assert_eq!(std::fs::read_dir(ctx.data.join("nook/layers/.staging")).unwrap().count(), 0);
+    assert_eq!(
+        std::fs::read_dir(ctx.data.join("nook/layers/.staging"))
+            .unwrap()
+            .count(),
+        0
+    );
 }
 
 #[test]
 fn docker_schema2_images_are_pulled() {
     let src = fixtures::single_layer();
-    let dest = format!("{}/fixtures/docker-v2s2:latest", crate::harness::registry().addr);
+    let dest = format!(
+        "{}/fixtures/docker-v2s2:latest",
+        crate::harness::registry().addr
+    );
     let copy = std::process::Command::new("skopeo")
-        .args(["copy", "-q", "--format", "v2s2", "--src-tls-verify=false", "--dest-tls-verify=false"])
+        .args([
+            "copy",
+            "-q",
+            "--format",
+            "v2s2",
+            "--src-tls-verify=false",
+            "--dest-tls-verify=false",
+        ])
         .arg(format!("docker://{}", src.reference))
         .arg(format!("docker://{dest}"))
         .output()
@@ -313,7 +340,8 @@ fn docker_schema2_images_are_pulled() {
     assert_success(&copy);
     let raw = crate::harness::fixtures::skopeo_inspect_raw(&dest, &[]);
     assert!(
-        String::from_utf8_lossy(&raw).contains("application/vnd.docker.distribution.manifest.v2+json"),
+        String::from_utf8_lossy(&raw)
+            .contains("application/vnd.docker.distribution.manifest.v2+json"),
         "skopeo did not write a Docker schema 2 manifest"
     );
     let ctx = TestContext::new();

@@ -27,12 +27,16 @@ fn unqualified_names_use_the_search_registries() {
     let image = fixtures::single_layer();
     write_config(
         &ctx,
-        &format!("unqualified-search-registries = [\"{}\"]\n", registry().addr),
+        &format!(
+            "unqualified-search-registries = [\"{}\"]\n",
+            registry().addr
+        ),
     );
     let out = assert_success(&ctx.nook(&["pull", "-q", "fixtures/single-layer"]));
     assert_eq!(out.trim(), image.reference);
     // The short name finds the local image too.
-    let id = assert_success(&ctx.nook(&["inspect", "--format", "{{.Id}}", "fixtures/single-layer"]));
+    let id =
+        assert_success(&ctx.nook(&["inspect", "--format", "{{.Id}}", "fixtures/single-layer"]));
     assert_eq!(id.trim(), image.config_digest.to_string());
 }
 
@@ -58,11 +62,20 @@ fn blocked_registries_and_unknown_keys_are_reported() {
     let ctx = TestContext::new();
     write_config(
         &ctx,
-        &format!("[[registry]]\nlocation = \"{}\"\nblocked = true\n", registry().addr),
+        &format!(
+            "[[registry]]\nlocation = \"{}\"\nblocked = true\n",
+            registry().addr
+        ),
     );
-    let err = assert_failure(&ctx.nook(&["pull", &fixtures::single_layer().reference]), 125);
+    let err = assert_failure(
+        &ctx.nook(&["pull", &fixtures::single_layer().reference]),
+        125,
+    );
     assert!(err.contains("blocked"), "{err}");
     write_config(&ctx, "unqualified-search-registries = []\nmirrors = 1\n");
     let err = assert_failure(&ctx.nook(&["pull", "busybox"]), 125);
-    assert!(err.contains("registries.toml") && err.contains("mirrors"), "{err}");
+    assert!(
+        err.contains("registries.toml") && err.contains("mirrors"),
+        "{err}"
+    );
 }
