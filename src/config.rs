@@ -365,6 +365,19 @@ fn describe_toml_error(error: &toml::de::Error, text: &str) -> String {
     }
 }
 
+impl From<&Endpoint> for crate::image::registry::Endpoint {
+    /// An endpoint that allows plain HTTP is an "insecure" registry: HTTPS without
+    /// certificate checks first, plain HTTP when the registry does not speak TLS.
+    fn from(e: &Endpoint) -> Self {
+        crate::image::registry::Endpoint {
+            host: e.host.clone(),
+            plain_http: false,
+            tls_verify: e.tls_verify && !e.plain_http,
+            http_fallback: e.plain_http,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -790,18 +803,5 @@ blocked = true
         let c = config("unqualified-search-registries = []");
         assert!(c.candidates(&reference("busybox")).is_empty());
         assert_eq!(names(&c, "quay.io/x"), ["quay.io/x:latest"]);
-    }
-}
-
-impl From<&Endpoint> for crate::image::registry::Endpoint {
-    /// An endpoint that allows plain HTTP is an "insecure" registry: HTTPS without
-    /// certificate checks first, plain HTTP when the registry does not speak TLS.
-    fn from(e: &Endpoint) -> Self {
-        crate::image::registry::Endpoint {
-            host: e.host.clone(),
-            plain_http: false,
-            tls_verify: e.tls_verify && !e.plain_http,
-            http_fallback: e.plain_http,
-        }
     }
 }
