@@ -57,6 +57,49 @@ pub enum Command {
     /// Forget the credentials for a registry
     #[command(after_help = "Examples:\n  nook logout registry.example.com\n  nook logout --all")]
     Logout(LogoutArgs),
+    /// Run a command in a new container
+    #[command(
+        after_help = "Examples:\n  nook run --rm busybox echo hello\n  nook run -it --name dev -v \"$PWD\":/src -w /src busybox sh\n  nook run -d --name web busybox httpd -f -p 8080"
+    )]
+    Run(RunArgs),
+    /// Create a container without starting it
+    #[command(after_help = "Example:\n  nook create --name job busybox sh -c 'date > /tmp/x'")]
+    Create(RunArgs),
+    /// Start stopped or created containers
+    #[command(after_help = "Examples:\n  nook start job\n  nook start -a job")]
+    Start(StartArgs),
+    /// Stop running containers: the stop signal, then SIGKILL after the timeout
+    #[command(after_help = "Examples:\n  nook stop web\n  nook stop -t 1 web")]
+    Stop(StopArgs),
+    /// Send a signal to running containers
+    #[command(after_help = "Examples:\n  nook kill web\n  nook kill -s HUP web")]
+    Kill(KillArgs),
+    /// Stop, then start containers
+    #[command(after_help = "Example:\n  nook restart web")]
+    Restart(StopArgs),
+    /// Wait for containers to exit and print their exit codes
+    #[command(after_help = "Example:\n  nook wait job")]
+    Wait(ContainersArgs),
+    /// Remove containers
+    #[command(after_help = "Examples:\n  nook rm job\n  nook rm -f web")]
+    Rm(RmArgs),
+    /// List containers
+    #[command(
+        after_help = "Examples:\n  nook ps\n  nook ps -a --format '{{.ID}} {{.Status}}'\n  nook ps -a -f status=exited -q"
+    )]
+    Ps(PsArgs),
+    /// Show a container's output
+    #[command(after_help = "Examples:\n  nook logs web\n  nook logs -f --tail 10 web")]
+    Logs(LogsArgs),
+    /// Run a command in a running container
+    #[command(after_help = "Examples:\n  nook exec web ps\n  nook exec -it web sh")]
+    Exec(ExecArgs),
+    /// Rename a container
+    #[command(after_help = "Example:\n  nook rename sweet_keldysh web")]
+    Rename(RenameArgs),
+    /// Manage containers
+    #[command(subcommand)]
+    Container(ContainerCommand),
     /// Print a shell completion script
     #[command(
         after_help = "Example:\n  nook completion bash > ~/.local/share/bash-completion/completions/nook"
@@ -120,9 +163,12 @@ pub struct RmiArgs {
 
 #[derive(Debug, Args)]
 pub struct InspectArgs {
-    /// Images, by name or ID
+    /// Images or containers, by name or ID
     #[arg(required = true)]
     pub images: Vec<String>,
+    /// Only look for this kind of object
+    #[arg(long = "type", value_enum)]
+    pub kind: Option<ObjectKind>,
     /// Format the output with a Go template, e.g. '{{.Id}}' or '{{json .Config}}'
     #[arg(short, long, value_name = "FORMAT")]
     pub format: Option<String>,
@@ -170,6 +216,246 @@ pub struct LogoutArgs {
     /// Remove the credentials of every registry
     #[arg(short, long, conflicts_with = "registry")]
     pub all: bool,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum ObjectKind {
+    Image,
+    Container,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct RunArgs {
+    /// Run in the background and print the container ID
+    #[arg(short, long)]
+    pub detach: bool,
+    /// Keep standard input open
+    #[arg(short, long)]
+    pub interactive: bool,
+    /// Give the container a pseudo-terminal
+    #[arg(short, long)]
+    pub tty: bool,
+    /// Remove the container when it exits
+    #[arg(long)]
+    pub rm: bool,
+    /// Name the container (default: a generated adjective_surname)
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Set an environment variable (NAME=VALUE, or NAME to take it from this environment)
+    #[arg(short, long = "env", value_name = "NAME[=VALUE]")]
+    pub env: Vec<String>,
+    /// Read environment variables from a file (NAME=VALUE lines)
+    #[arg(long, value_name = "FILE")]
+    pub env_file: Vec<std::path::PathBuf>,
+    /// Working directory inside the container
+    #[arg(short, long, value_name = "DIR")]
+    pub workdir: Option<String>,
+    /// User inside the container: name or UID, optionally :group or :GID
+    #[arg(short, long, value_name = "USER[:GROUP]")]
+    pub user: Option<String>,
+    /// Bind-mount a host path: HOST:CONTAINER[:ro]
+    #[arg(short, long = "volume", value_name = "HOST:CONTAINER[:ro]")]
+    pub volume: Vec<String>,
+    /// Mount: type=bind|tmpfs|volume,source=…,target=…[,readonly]
+    #[arg(long, value_name = "SPEC")]
+    pub mount: Vec<String>,
+    /// Mount a tmpfs: CONTAINER[:OPTIONS]
+    #[arg(long, value_name = "CONTAINER[:OPTIONS]")]
+    pub tmpfs: Vec<String>,
+    /// Replace the image's entrypoint
+    #[arg(long, value_name = "COMMAND")]
+    pub entrypoint: Option<String>,
+    /// Hostname inside the container (default: the short container ID)
+    #[arg(long)]
+    pub hostname: Option<String>,
+    /// Run a small init as PID 1 that reaps zombies and forwards signals
+    #[arg(long)]
+    pub init: bool,
+    /// Mount the container's root file system read-only
+    #[arg(long)]
+    pub read_only: bool,
+    /// User namespace mode: keep-id maps your own uid and gid into the container
+    #[arg(long, value_name = "MODE")]
+    pub userns: Option<String>,
+    /// When to pull the image: missing, always or never
+    #[arg(long, value_enum, default_value_t = PullPolicy::Missing)]
+    pub pull: PullPolicy,
+    /// Set a label: KEY=VALUE
+    #[arg(short, long, value_name = "KEY=VALUE")]
+    pub label: Vec<String>,
+    /// Signal that stops the container (default: the image's, else SIGTERM)
+    #[arg(long, value_name = "SIGNAL")]
+    pub stop_signal: Option<String>,
+    /// Seconds to wait after the stop signal before SIGKILL (default 10)
+    #[arg(long, value_name = "SECONDS")]
+    pub stop_timeout: Option<u32>,
+    /// Add a Linux capability (e.g. NET_ADMIN, or ALL)
+    #[arg(long, value_name = "CAP")]
+    pub cap_add: Vec<String>,
+    /// Drop a Linux capability (e.g. CHOWN, or ALL)
+    #[arg(long, value_name = "CAP")]
+    pub cap_drop: Vec<String>,
+    /// Security options: seccomp=unconfined|PROFILE.json, no-new-privileges
+    #[arg(long, value_name = "OPTION")]
+    pub security_opt: Vec<String>,
+    /// Every capability the user namespace can hold, no seccomp, no masked paths
+    #[arg(long)]
+    pub privileged: bool,
+    /// Root file system driver: overlay, fuse-overlayfs or vfs (default: the best that works)
+    #[arg(long, value_name = "DRIVER")]
+    pub storage_driver: Option<String>,
+    /// Network mode (only `none` until networking arrives)
+    #[arg(long, value_name = "MODE")]
+    pub network: Option<String>,
+    /// Image to run
+    pub image: String,
+    /// Command and arguments (default: the image's)
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub command: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum PullPolicy {
+    Missing,
+    Always,
+    Never,
+}
+
+#[derive(Debug, Args)]
+pub struct StartArgs {
+    /// Attach to the container's output and wait for it
+    #[arg(short, long)]
+    pub attach: bool,
+    /// Attach standard input
+    #[arg(short, long)]
+    pub interactive: bool,
+    #[arg(required = true, value_name = "CONTAINER")]
+    pub containers: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct StopArgs {
+    /// Seconds to wait before killing (default: the container's stop timeout)
+    #[arg(short = 't', long = "time", value_name = "SECONDS")]
+    pub time: Option<u32>,
+    #[arg(required = true, value_name = "CONTAINER")]
+    pub containers: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct KillArgs {
+    /// Signal to send (name or number)
+    #[arg(short, long, default_value = "KILL")]
+    pub signal: String,
+    #[arg(required = true, value_name = "CONTAINER")]
+    pub containers: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ContainersArgs {
+    #[arg(required = true, value_name = "CONTAINER")]
+    pub containers: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct RmArgs {
+    /// Stop and remove running containers
+    #[arg(short, long)]
+    pub force: bool,
+    /// Also remove anonymous volumes
+    #[arg(short, long)]
+    pub volumes: bool,
+    #[arg(required = true, value_name = "CONTAINER")]
+    pub containers: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct PsArgs {
+    /// Show all containers (default: running only)
+    #[arg(short, long)]
+    pub all: bool,
+    /// Only show container IDs
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Do not truncate output
+    #[arg(long)]
+    pub no_trunc: bool,
+    /// Show the last N created containers (all states)
+    #[arg(short = 'n', long, value_name = "N")]
+    pub last: Option<usize>,
+    /// Show the latest created container (all states)
+    #[arg(short, long)]
+    pub latest: bool,
+    /// Filter: status=…, name=…, ancestor=…, label=KEY[=VALUE], id=…
+    #[arg(short, long, value_name = "FILTER")]
+    pub filter: Vec<String>,
+    /// Format the output: `json`, `table TEMPLATE`, or a Go template such as '{{.ID}}\t{{.Names}}'
+    #[arg(long, value_name = "FORMAT")]
+    pub format: Option<String>,
+    /// Show sizes of what containers wrote
+    #[arg(short, long)]
+    pub size: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    /// Keep following the output
+    #[arg(short, long)]
+    pub follow: bool,
+    /// Show only the last N lines
+    #[arg(long, value_name = "N")]
+    pub tail: Option<String>,
+    /// Show timestamps
+    #[arg(short, long)]
+    pub timestamps: bool,
+    /// Show output since a time (RFC 3339) or a duration ago (10m, 1h)
+    #[arg(long, value_name = "TIME")]
+    pub since: Option<String>,
+    pub container: String,
+}
+
+#[derive(Debug, Args)]
+pub struct ExecArgs {
+    /// Run in the background
+    #[arg(short, long)]
+    pub detach: bool,
+    /// Keep standard input open
+    #[arg(short, long)]
+    pub interactive: bool,
+    /// Give the command a pseudo-terminal
+    #[arg(short, long)]
+    pub tty: bool,
+    /// Set an environment variable
+    #[arg(short, long = "env", value_name = "NAME[=VALUE]")]
+    pub env: Vec<String>,
+    /// User inside the container: name or UID, optionally :group or :GID
+    #[arg(short, long, value_name = "USER[:GROUP]")]
+    pub user: Option<String>,
+    /// Working directory inside the container
+    #[arg(short, long, value_name = "DIR")]
+    pub workdir: Option<String>,
+    pub container: String,
+    #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
+    pub command: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct RenameArgs {
+    pub container: String,
+    pub new_name: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ContainerCommand {
+    /// Remove all stopped containers
+    Prune(PruneArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PruneArgs {
+    /// Do not ask for confirmation
+    #[arg(short, long)]
+    pub force: bool,
 }
 
 #[derive(Debug, Args)]

@@ -2,14 +2,23 @@
 //! the only layer that writes to stdout or adds hints for the user.
 
 mod completion;
+mod container;
+mod exec;
 mod history;
 mod images;
 mod inspect;
+mod lifecycle;
 mod login;
+mod logs;
 mod progress;
+mod ps;
 mod pull;
+mod rename;
+mod rm;
 mod rmi;
+mod run;
 mod tag;
+mod wait;
 
 use anyhow::{Context, Result, bail};
 
@@ -76,6 +85,19 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Login(args) => login::login(args, &ctx),
         Command::Logout(args) => login::logout(args, &ctx),
         Command::Completion(args) => completion::run(args),
+        Command::Run(args) => run::run(args, &ctx),
+        Command::Create(args) => run::create(args, &ctx),
+        Command::Start(args) => lifecycle::start(args, &ctx),
+        Command::Stop(args) => lifecycle::stop(args, &ctx),
+        Command::Restart(args) => lifecycle::restart(args, &ctx),
+        Command::Kill(args) => lifecycle::kill(args, &ctx),
+        Command::Wait(args) => wait::run(args, &ctx),
+        Command::Rm(args) => rm::run(args, &ctx),
+        Command::Ps(args) => ps::run(args, &ctx),
+        Command::Logs(args) => logs::run(args, &ctx),
+        Command::Exec(args) => exec::run(args, &ctx),
+        Command::Rename(args) => rename::run(args, &ctx),
+        Command::Container(command) => container::run(command, &ctx),
     }
 }
 

@@ -2,4 +2,7 @@
 //! in, so that files keep their owners without root.
 
 pub mod idmap;
+pub mod mounts;
+pub mod security;
+pub mod tty;
 pub mod userns;

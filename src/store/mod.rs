@@ -30,9 +30,11 @@
 //! Layers are keyed by diff id (the digest of the uncompressed tar), so identical layers are
 //! stored once however they were compressed.
 
+pub mod containers;
 pub mod images;
 pub mod layers;
 pub mod lock;
+pub mod logs;
 
 use std::fs;
 use std::io::{self, Write};

@@ -1,0 +1,1 @@
+//! Capabilities and seccomp. (Stub: being written.)

@@ -1,0 +1,1 @@
+//! Pseudo-terminals and the host terminal. (Stub: being written.)

@@ -1,0 +1,1 @@
+//! Container logs. (Stub: being written.)
