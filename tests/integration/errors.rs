@@ -4,7 +4,10 @@ use std::path::Path;
 
 use crate::harness::fixtures::{self, Layer, MEDIA_LAYER_GZIP, TarBuilder, gzip_layer};
 use crate::harness::registry::{AUTH_PASSWORD, AUTH_USER, auth_registry};
-use crate::harness::{TestContext, assert_failure, assert_success, registry, require};
+use crate::harness::{
+    TestContext, assert_failure, assert_one_error_line as one_error_line, assert_success, registry,
+    require,
+};
 
 /// The store's visible content: image records and complete layers.
 fn store_snapshot(ctx: &TestContext) -> (String, Vec<String>) {
@@ -25,20 +28,6 @@ fn staging_empty(ctx: &TestContext) -> bool {
     std::fs::read_dir(ctx.data.join("nook/layers/.staging"))
         .map(|d| d.count() == 0)
         .unwrap_or(true)
-}
-
-#[track_caller]
-fn one_error_line(stderr: &str, needle: &str) {
-    let errors: Vec<&str> = stderr
-        .lines()
-        .filter(|l| l.starts_with("Error: "))
-        .collect();
-    assert_eq!(
-        errors.len(),
-        1,
-        "exactly one Error line expected:\n{stderr}"
-    );
-    assert!(errors[0].contains(needle), "`{needle}` not in: {stderr}");
 }
 
 #[test]

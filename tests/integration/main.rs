@@ -7,3 +7,5 @@ mod harness_selftest;
 mod image_commands;
 mod pull;
 mod registries;
+mod tls;
+mod token_auth;

@@ -109,7 +109,7 @@ pub fn nook_bin() -> &'static Path {
 
 /// Removes `dir` when this process exits, however it exits: a shell waits for EOF on a pipe
 /// whose write end this process never closes.
-fn remove_at_exit(dir: &Path) {
+pub fn remove_at_exit(dir: &Path) {
     let child = Command::new("/bin/sh")
         .args(["-c", r#"read _ignored; rm -rf "$1""#, "sh"])
         .arg(dir)
@@ -240,6 +240,22 @@ impl TestContext {
         run(self.nook_cmd().args(args))
     }
 
+    /// Runs `nook ARGS` as the target user with `input` on its stdin (`--password-stdin`).
+    pub fn nook_with_stdin(&self, args: &[&str], input: &[u8]) -> Output {
+        use std::io::Write;
+        let mut child = self
+            .nook_cmd()
+            .args(args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("running nook {args:?}: {e}"));
+        // nook may exit without reading it all; a broken pipe is then fine.
+        let _ = child.stdin.take().unwrap().write_all(input);
+        child.wait_with_output().unwrap()
+    }
+
     /// Runs `program ARGS` (e.g. `ls -ln`) as the target user with nook's environment.
     pub fn run_as_user(&self, program: &str, args: &[&str]) -> Output {
         run(self.command_as_user(program).args(args))
@@ -272,6 +288,21 @@ fn describe(out: &Output) -> String {
 pub fn assert_success(out: &Output) -> String {
     assert!(out.status.success(), "command failed\n{}", describe(out));
     String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Asserts that `stderr` has exactly one `Error: ` line and that it contains `needle`.
+#[track_caller]
+pub fn assert_one_error_line(stderr: &str, needle: &str) {
+    let errors: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("Error: "))
+        .collect();
+    assert_eq!(
+        errors.len(),
+        1,
+        "exactly one Error line expected:\n{stderr}"
+    );
+    assert!(errors[0].contains(needle), "`{needle}` not in: {stderr}");
 }
 
 /// Asserts the command exited with `code`; returns its stderr.

@@ -520,6 +520,32 @@ fn skopeo_push(layout: &Path, reference: &str) {
     );
 }
 
+/// `skopeo copy docker://SRC docker://DEST` between test registries: TLS unverified (plain
+/// HTTP allowed) on both sides, and `EXTRA` options (`--dest-creds USER:PASSWORD`).
+pub fn skopeo_copy(src: &str, dest: &str, extra: &[&str]) {
+    let out = Command::new("skopeo")
+        .args([
+            "copy",
+            "--quiet",
+            "--src-tls-verify=false",
+            "--dest-tls-verify=false",
+        ])
+        .args(extra)
+        .arg(format!("docker://{src}"))
+        .arg(format!("docker://{dest}"))
+        .output()
+        .unwrap_or_else(|e| {
+            panic!("running skopeo: {e}: install the Debian package skopeo (helpers/install-deps)")
+        });
+    assert!(
+        out.status.success(),
+        "skopeo copy {src} to {dest} failed ({}):\n{}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// `skopeo inspect --raw` of a reference on the test registry: the manifest bytes it serves.
 pub fn skopeo_inspect_raw(reference: &str, extra: &[&str]) -> Vec<u8> {
     let out = Command::new("skopeo")
