@@ -39,11 +39,13 @@ pub enum Command {
     #[command(after_help = "Example:\n  nook tag busybox 127.0.0.1:5000/me/busybox:1.0")]
     Tag(TagArgs),
     /// Remove images (untag; delete when the last name goes)
-    #[command(after_help = "Examples:\n  nook rmi busybox\n  nook rmi -f 3f57d9401f8d")]
-    Rmi(RmiArgs),
-    /// Show an image's details as JSON
     #[command(
-        after_help = "Examples:\n  nook inspect busybox\n  nook inspect --format '{{.Config.Cmd}}' busybox"
+        after_help = "An image that a container uses (running or exited) is not removed, even with -f: remove the container first.\n\nExamples:\n  nook rmi busybox\n  nook rmi -f 3f57d9401f8d"
+    )]
+    Rmi(RmiArgs),
+    /// Show a container's or an image's details as JSON
+    #[command(
+        after_help = "Each name is looked up as a container first, then as an image, unless --type says which.\n\nExamples:\n  nook inspect busybox\n  nook inspect --format '{{.State.Status}}' web\n  nook inspect --type image --format '{{.Config.Cmd}}' busybox"
     )]
     Inspect(InspectArgs),
     /// Show how an image was built, layer by layer
@@ -100,6 +102,9 @@ pub enum Command {
     /// Manage containers
     #[command(subcommand)]
     Container(ContainerCommand),
+    /// (internal) The per-container monitor, started by run and start
+    #[command(name = "__monitor", hide = true)]
+    Monitor(MonitorArgs),
     /// Print a shell completion script
     #[command(
         after_help = "Example:\n  nook completion bash > ~/.local/share/bash-completion/completions/nook"
@@ -156,7 +161,7 @@ pub struct RmiArgs {
     /// Images to remove, by name or ID
     #[arg(required = true)]
     pub images: Vec<String>,
-    /// Remove an image by ID even when it has several names
+    /// Remove an image by ID even when it has several names (an image a container uses is never removed, even with -f: remove the container first)
     #[arg(short, long)]
     pub force: bool,
 }
@@ -459,6 +464,17 @@ pub struct PruneArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct MonitorArgs {
+    pub id: String,
+    #[arg(long)]
+    pub foreground: bool,
+    #[arg(long)]
+    pub remove_on_failure: bool,
+    #[arg(long)]
+    pub notify_fd: Option<i32>,
+}
+
+#[derive(Debug, Args)]
 pub struct CompletionArgs {
     pub shell: Shell,
 }
@@ -484,7 +500,7 @@ pub fn man_pages() -> Vec<(String, Vec<u8>)> {
         pages.push((format!("{name}.1"), out));
     };
     render("nook".to_string(), cmd.clone());
-    for sub in cmd.get_subcommands() {
+    for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
         let name = format!("nook-{}", sub.get_name());
         render(
             name.clone(),

@@ -1,26 +1,48 @@
-//! `nook inspect`: an image's details as `docker image inspect` prints them.
+//! `nook inspect`: a container's or an image's details, as `docker inspect` prints them. Each
+//! name is looked up as a container first, then as an image, unless `--type` says which.
 
 use anyhow::{Context, Result};
+use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{Value, json};
 
 use super::{Ctx, familiar_digest, familiar_repo_tag, find_image, print_out};
-use crate::cli::InspectArgs;
+use crate::cli::{InspectArgs, ObjectKind};
 use crate::format::Template;
 use crate::store::Store;
+use crate::store::containers::{ContainerRecord, ContainerState, MountSpec, find_in};
 use crate::store::images::ImageRecord;
 
 pub fn run(args: InspectArgs, ctx: &Ctx) -> Result<i32> {
     let template = args.format.as_deref().map(Template::parse).transpose()?;
     let config = ctx.registries()?;
     let store = ctx.store()?;
-    let index = store.images()?;
+    let want_containers = !matches!(args.kind, Some(ObjectKind::Image));
+    let want_images = !matches!(args.kind, Some(ObjectKind::Container));
+    let containers = if want_containers {
+        store.containers()?
+    } else {
+        vec![]
+    };
+    let index = if want_images {
+        store.images()?
+    } else {
+        Default::default()
+    };
     let mut values = Vec::new();
     let mut missing = Vec::new();
     for name in &args.images {
-        match find_image(&index, name, &config) {
-            Ok((image, _)) => values.push(inspect_value(&store, &image)?),
-            Err(_) => missing.push(name.clone()),
+        if want_containers && let Ok(c) = find_in(&containers, name) {
+            // Removed meanwhile: not there any more.
+            if let Ok(state) = store.observed_container_state(&c.id) {
+                values.push(container_value(&store, c, &state));
+                continue;
+            }
         }
+        if want_images && let Ok((image, _)) = find_image(&index, name, &config) {
+            values.push(inspect_value(&store, &image)?);
+            continue;
+        }
+        missing.push(name.clone());
     }
     let out = match &template {
         Some(t) => values.iter().map(|v| t.render(v) + "\n").collect(),
@@ -28,9 +50,160 @@ pub fn run(args: InspectArgs, ctx: &Ctx) -> Result<i32> {
     };
     print_out(&out)?;
     if let Some(first) = missing.first() {
-        anyhow::bail!("no such image: {first}");
+        let what = match args.kind {
+            Some(ObjectKind::Image) => "image",
+            Some(ObjectKind::Container) => "container",
+            None => "object",
+        };
+        anyhow::bail!("no such {what}: {first}");
     }
     Ok(0)
+}
+
+/// Go's zero time, which Docker prints for "never".
+const ZERO_TIME: &str = "0001-01-01T00:00:00Z";
+
+fn time(t: Option<DateTime<Utc>>) -> String {
+    t.map_or_else(
+        || ZERO_TIME.to_string(),
+        |t| t.to_rfc3339_opts(SecondsFormat::Nanos, true),
+    )
+}
+
+fn list_or_null(items: &[String]) -> Value {
+    if items.is_empty() {
+        Value::Null
+    } else {
+        json!(items)
+    }
+}
+
+/// A container as `docker container inspect` shows it.
+pub fn container_value(store: &Store, c: &ContainerRecord, state: &ContainerState) -> Value {
+    let cfg = &c.config;
+    let mut words = cfg.entrypoint.iter().chain(cfg.cmd.iter());
+    let path = words.next().cloned().unwrap_or_default();
+    let args: Vec<String> = words.cloned().collect();
+    let mounts: Vec<Value> = cfg
+        .mounts
+        .iter()
+        .map(|m| match m {
+            MountSpec::Bind {
+                source,
+                destination,
+                read_only,
+            } => json!({
+                "Type": "bind",
+                "Source": source.display().to_string(),
+                "Destination": destination,
+                "Mode": if *read_only { "ro" } else { "" },
+                "RW": !read_only,
+                "Propagation": "rprivate",
+            }),
+            MountSpec::Volume {
+                name,
+                destination,
+                read_only,
+            } => json!({
+                "Type": "volume",
+                "Name": name,
+                "Source": store.root().join("volumes").join(name).join("_data").display().to_string(),
+                "Destination": destination,
+                "Driver": "local",
+                "Mode": if *read_only { "ro" } else { "" },
+                "RW": !read_only,
+                "Propagation": "",
+            }),
+            MountSpec::Tmpfs {
+                destination,
+                options,
+            } => json!({
+                "Type": "tmpfs",
+                "Source": "",
+                "Destination": destination,
+                "Mode": options,
+                "RW": true,
+                "Propagation": "",
+            }),
+        })
+        .collect();
+    let mut security_opt = Vec::new();
+    if let Some(seccomp) = &cfg.seccomp {
+        security_opt.push(format!("seccomp={seccomp}"));
+    }
+    if cfg.no_new_privileges {
+        security_opt.push("no-new-privileges".to_string());
+    }
+    if cfg.keep_id {
+        security_opt.push("userns=keep-id".to_string());
+    }
+    let running = state.status == crate::store::containers::Status::Running;
+    let dir = store.container_dir(&c.id);
+    let hostname = if cfg.hostname.is_empty() {
+        c.id.chars().take(12).collect()
+    } else {
+        cfg.hostname.clone()
+    };
+    json!({
+        "Id": c.id,
+        "Created": time(Some(c.created)),
+        "Path": path,
+        "Args": args,
+        "State": {
+            "Status": state.status.as_str(),
+            "Running": running,
+            "Paused": false,
+            "Restarting": false,
+            "OOMKilled": false,
+            "Dead": false,
+            "Pid": if running { state.pid.unwrap_or(0) } else { 0 },
+            "ExitCode": state.exit_code.unwrap_or(0),
+            "Error": state.error.clone().unwrap_or_default(),
+            "StartedAt": time(state.started_at),
+            "FinishedAt": time(state.finished_at),
+        },
+        "Image": c.image_id.to_string(),
+        "ResolvConfPath": dir.join("resolv.conf").display().to_string(),
+        "HostnamePath": dir.join("hostname").display().to_string(),
+        "HostsPath": dir.join("hosts").display().to_string(),
+        "Name": format!("/{}", c.name),
+        "RestartCount": 0,
+        "Driver": cfg.storage_driver,
+        "Platform": "linux",
+        "Mounts": mounts,
+        "Config": {
+            "Hostname": hostname,
+            "Domainname": "",
+            "User": cfg.user,
+            "Tty": cfg.tty,
+            "OpenStdin": cfg.interactive,
+            "Env": cfg.env,
+            "Cmd": list_or_null(&cfg.cmd),
+            "Image": c.image,
+            "WorkingDir": cfg.working_dir,
+            "Entrypoint": list_or_null(&cfg.entrypoint),
+            "Labels": cfg.labels,
+            "StopSignal": cfg.stop_signal,
+            "StopTimeout": cfg.stop_timeout,
+        },
+        "HostConfig": {
+            "NetworkMode": cfg.network,
+            "AutoRemove": cfg.auto_remove,
+            "Privileged": cfg.privileged,
+            "ReadonlyRootfs": cfg.read_only,
+            "CapAdd": list_or_null(&cfg.cap_add),
+            "CapDrop": list_or_null(&cfg.cap_drop),
+            "Init": cfg.init,
+            "SecurityOpt": list_or_null(&security_opt),
+        },
+        "GraphDriver": {
+            "Name": cfg.storage_driver,
+            "Data": {
+                "UpperDir": store.container_upper_dir(&c.id).display().to_string(),
+                "WorkDir": store.container_work_dir(&c.id).display().to_string(),
+            }
+        },
+    })
 }
 
 pub fn inspect_value(store: &Store, image: &ImageRecord) -> Result<Value> {

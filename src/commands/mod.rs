@@ -98,6 +98,22 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Exec(args) => exec::run(args, &ctx),
         Command::Rename(args) => rename::run(args, &ctx),
         Command::Container(command) => container::run(command, &ctx),
+        Command::Monitor(args) => {
+            let store = ctx.store()?;
+            let notify = args
+                .notify_fd
+                .map(crate::runtime::container::adopt_notify_fd)
+                .transpose()?;
+            crate::runtime::container::monitor(
+                &store,
+                &args.id,
+                crate::runtime::container::MonitorMode {
+                    foreground: args.foreground,
+                    remove_on_failure: args.remove_on_failure,
+                },
+                notify,
+            )
+        }
     }
 }
 

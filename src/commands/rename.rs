@@ -1,11 +1,13 @@
-//! `nook rename`. (Stub: being written.)
+//! `nook rename OLD NEW`.
 
-use anyhow::{Result, bail};
+use anyhow::Result;
 
 use super::Ctx;
 use crate::cli::RenameArgs;
 
 pub fn run(args: RenameArgs, ctx: &Ctx) -> Result<i32> {
-    let _ = (args, ctx);
-    bail!("`nook rename` is not implemented yet")
+    let store = ctx.store()?;
+    let record = store.find_container(&args.container)?;
+    store.rename_container(&record.id, &args.new_name)?;
+    Ok(0)
 }

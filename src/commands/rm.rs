@@ -1,11 +1,81 @@
-//! `nook rm`. (Stub: being written.)
+//! `nook rm`: remove containers; `-f` kills a running one first.
 
-use anyhow::{Result, bail};
+use std::time::{Duration, Instant};
 
-use super::Ctx;
+use anyhow::{Result, anyhow, bail};
+
+use super::{Ctx, print_out};
 use crate::cli::RmArgs;
+use crate::runtime::userns;
+use crate::store::Store;
+use crate::store::containers::{ContainerState, Status, process_alive};
 
 pub fn run(args: RmArgs, ctx: &Ctx) -> Result<i32> {
-    let _ = (args, ctx);
-    bail!("`nook rm` is not implemented yet")
+    // What a container wrote belongs to subordinate ids: only root of the user namespace may
+    // delete it.
+    userns::enter(&ctx.paths.runtime, &|m| eprintln!("{m}"))?;
+    let store = ctx.store()?;
+    let mut failed = 0;
+    for input in &args.containers {
+        match remove_one(&store, input, args.force) {
+            Ok(()) => print_out(&format!("{input}\n"))?,
+            Err(e) => {
+                eprintln!("{}", crate::error::render(&e));
+                failed += 1;
+            }
+        }
+    }
+    Ok(if failed > 0 {
+        crate::error::EXIT_NOOK_ERROR
+    } else {
+        0
+    })
+}
+
+fn remove_one(store: &Store, input: &str, force: bool) -> Result<()> {
+    let record = store.find_container(input)?;
+    let state = store.observed_container_state(&record.id)?;
+    if state.status == Status::Running {
+        if !force {
+            bail!(
+                "cannot remove container \"/{}\": container is running: stop the container before removing or force remove",
+                record.name
+            );
+        }
+        kill_and_wait(store, &record.id, &state)
+            .map_err(|e| e.context(format!("cannot remove container \"/{}\"", record.name)))?;
+    }
+    store.remove_container(&record.id)?;
+    Ok(())
+}
+
+/// SIGKILLs PID 1 (after checking it is still the recorded process) and waits up to 10 s
+/// until the monitor records the exit or the process is gone.
+pub fn kill_and_wait(store: &Store, id: &str, state: &ContainerState) -> Result<()> {
+    if process_alive(state.pid, state.pid_start) {
+        let pid = nix::unistd::Pid::from_raw(state.pid.expect("alive means recorded"));
+        match nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL) {
+            Ok(()) | Err(nix::errno::Errno::ESRCH) => {}
+            Err(e) => {
+                return Err(anyhow!(e).context(format!("cannot kill process {pid}")));
+            }
+        }
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let raw = store.container_state(id)?;
+        if raw.status != Status::Running {
+            return Ok(());
+        }
+        if !process_alive(raw.pid, raw.pid_start) {
+            // Give a living monitor a moment to record the exit before the directory goes.
+            if super::wait::settled(store, id, &raw).is_some() {
+                return Ok(());
+            }
+        }
+        if Instant::now() >= deadline {
+            bail!("the container did not stop within 10 seconds of SIGKILL");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }

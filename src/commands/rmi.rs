@@ -62,6 +62,14 @@ fn remove_one(
                 image.names.iter().map(|n| { let (r, t) = familiar_repo_tag(n); format!("{r}:{t}") }).collect::<Vec<_>>().join(", ")
             );
         }
+        // nook's rule, even with -f: an image a container uses (running or not) stays.
+        if let Some(c) = store.containers_using_image(&image.id)?.first() {
+            bail!(
+                "image is in use by container {} ({}): remove the container first",
+                &c.id[..12],
+                c.name
+            );
+        }
         let image = index.images.remove(pos);
         for n in &image.names {
             let (repo, tag) = familiar_repo_tag(n);

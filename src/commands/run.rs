@@ -1,16 +1,513 @@
-//! `nook run` and `nook create`. (Stub: being written.)
+//! `nook run` and `nook create`: the image config and the options merged into a container
+//! record, then (for `run`) the monitor started in the foreground or detached.
 
-use anyhow::{Result, bail};
+use std::collections::BTreeMap;
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
 
-use super::Ctx;
-use crate::cli::RunArgs;
+use anyhow::{Context, Result, bail};
+use chrono::Utc;
+use serde_json::Value;
+
+use super::{Ctx, find_image, print_out};
+use crate::cli::{PullPolicy, RunArgs};
+use crate::image::manifest::PlatformSpec;
+use crate::image::reference::Reference;
+use crate::runtime::mounts::{self, Driver};
+use crate::runtime::userns::{self, Namespace};
+use crate::store::Store;
+use crate::store::containers::{self, ContainerConfig, ContainerRecord, MountSpec};
+use crate::store::images::ImageRecord;
 
 pub fn run(args: RunArgs, ctx: &Ctx) -> Result<i32> {
-    let _ = (args, ctx);
-    bail!("`nook run` is not implemented yet")
+    let (store, record) = create_record(&args, ctx)?;
+    if args.detach {
+        start_detached(ctx, &store, &record.id, true)?;
+        print_out(&format!("{}\n", record.id))?;
+        return Ok(0);
+    }
+    exec_foreground_monitor(ctx, &record.id, true)
 }
 
 pub fn create(args: RunArgs, ctx: &Ctx) -> Result<i32> {
-    let _ = (args, ctx);
-    bail!("`nook create` is not implemented yet")
+    let (_, record) = create_record(&args, ctx)?;
+    print_out(&format!("{}\n", record.id))?;
+    Ok(0)
 }
+
+/// Replaces this process (already inside nook's user namespace, possibly multi-threaded
+/// after a pull) by the monitor, which must start single-threaded to unshare namespaces. The
+/// caller's standard streams become the container's.
+pub fn exec_foreground_monitor(ctx: &Ctx, id: &str, remove_on_failure: bool) -> Result<i32> {
+    let mut cmd = monitor_command(ctx, id);
+    cmd.arg("--foreground");
+    if remove_on_failure {
+        cmd.arg("--remove-on-failure");
+    }
+    let err = cmd.exec();
+    Err(err).context("cannot start the container's monitor")
+}
+
+/// Starts a monitor in its own session and waits until the container's process runs (or
+/// failed to start, whose error is returned).
+pub fn start_detached(ctx: &Ctx, store: &Store, id: &str, remove_on_failure: bool) -> Result<()> {
+    let _ = store;
+    let (read, write) = crate::sys::pipe()?;
+    crate::sys::inherit_on_exec(&write)?;
+    use std::os::fd::AsRawFd;
+    let mut cmd = monitor_command(ctx, id);
+    cmd.arg("--notify-fd").arg(write.as_raw_fd().to_string());
+    if remove_on_failure {
+        cmd.arg("--remove-on-failure");
+    }
+    let mut child = cmd
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .context("cannot start the container's monitor")?;
+    drop(write);
+    let result = crate::runtime::container::read_notification(std::fs::File::from(read));
+    if result.is_err() {
+        let _ = child.wait();
+    }
+    // A running monitor is left to itself: it outlives this command by design.
+    std::mem::forget(child);
+    result
+}
+
+fn monitor_command(ctx: &Ctx, id: &str) -> std::process::Command {
+    let mut cmd = std::process::Command::new("/proc/self/exe");
+    cmd.arg0("nook")
+        .arg("--root")
+        .arg(&ctx.paths.data)
+        .arg("__monitor")
+        .arg(id);
+    cmd
+}
+
+/// Enters nook's user namespace, finds or pulls the image, and stores the new container.
+fn create_record(args: &RunArgs, ctx: &Ctx) -> Result<(Store, ContainerRecord)> {
+    // Validate what needs no store before anything is written.
+    let parsed = ParsedOptions::parse(args)?;
+    let ns = userns::enter(&ctx.paths.runtime, &|m| eprintln!("{m}"))?;
+    let store = ctx.store()?;
+    let image = obtain_image(args, ctx, &store, ns)?;
+    let image_config: Value = serde_json::from_slice(&store.read_blob(&image.id)?)
+        .context("the stored image config is not valid JSON")?;
+    let id = containers::new_container_id();
+    let existing: std::collections::HashSet<String> =
+        store.containers()?.into_iter().map(|c| c.name).collect();
+    let name = match &args.name {
+        Some(n) => n.trim_start_matches('/').to_string(),
+        None => containers::generate_name(&|n| existing.contains(n)),
+    };
+    let driver = choose_driver(args.storage_driver.as_deref(), &store)?;
+    let config = build_config(args, &parsed, &image_config, &id, driver)?;
+    let record = ContainerRecord {
+        id,
+        name,
+        image: args.image.clone(),
+        image_id: image.id.clone(),
+        created: Utc::now(),
+        config,
+    };
+    store.create_container(&record)?;
+    Ok((store, record))
+}
+
+fn obtain_image(args: &RunArgs, ctx: &Ctx, store: &Store, ns: Namespace) -> Result<ImageRecord> {
+    let config = ctx.registries()?;
+    let local = || find_image(&store.images()?, &args.image, &config).map(|(i, _)| i);
+    match args.pull {
+        PullPolicy::Never => local().with_context(|| {
+            format!(
+                "image `{}` is not in the store and --pull=never forbids pulling it",
+                args.image
+            )
+        }),
+        PullPolicy::Missing if local().is_ok() => local(),
+        _ => {
+            let reference = Reference::parse(&args.image)?;
+            let progress = super::progress::Progress::new(false);
+            super::pull::pull(
+                store,
+                ctx,
+                &config,
+                &reference,
+                None,
+                &PlatformSpec::host(),
+                ns,
+                &progress,
+            )
+            .with_context(|| format!("cannot pull {}", args.image))?;
+            local()
+        }
+    }
+}
+
+/// overlay where the kernel allows it inside a user namespace, else fuse-overlayfs, else a
+/// copy.
+fn choose_driver(requested: Option<&str>, store: &Store) -> Result<String> {
+    if let Some(name) = requested {
+        let driver = Driver::parse(name).with_context(|| {
+            format!("unknown storage driver `{name}`: use overlay, fuse-overlayfs or vfs")
+        })?;
+        return Ok(driver.name().to_string());
+    }
+    let marker = store.root().join("driver");
+    if let Ok(saved) = std::fs::read_to_string(&marker)
+        && Driver::parse(saved.trim()).is_some()
+    {
+        return Ok(saved.trim().to_string());
+    }
+    let scratch = store
+        .root()
+        .join("tmp")
+        .join(format!("probe-{}", std::process::id()));
+    std::fs::create_dir_all(&scratch)?;
+    let driver = if mounts::overlay_works(&scratch) {
+        Driver::Overlay
+    } else if which("fuse-overlayfs")
+        && std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open("/dev/fuse")
+            .is_ok()
+    {
+        Driver::FuseOverlayfs
+    } else {
+        Driver::Vfs
+    };
+    let _ = crate::store::layers::remove_tree(&scratch);
+    let _ = store.write_atomic(&marker, driver.name().as_bytes());
+    Ok(driver.name().to_string())
+}
+
+fn which(program: &str) -> bool {
+    std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).any(|d| d.join(program).is_file()))
+        .unwrap_or(false)
+}
+
+/// Options checked before anything is created, so bad input leaves no container behind.
+struct ParsedOptions {
+    env: Vec<String>,
+    mounts: Vec<MountSpec>,
+    labels: BTreeMap<String, String>,
+    seccomp: Option<String>,
+    no_new_privileges: bool,
+}
+
+impl ParsedOptions {
+    fn parse(args: &RunArgs) -> Result<ParsedOptions> {
+        if let Some(mode) = &args.userns {
+            bail!(
+                "--userns={mode} is not supported yet; run without --userns (container root is your own uid)"
+            );
+        }
+        match args.network.as_deref() {
+            None | Some("none") => {}
+            Some(other) => bail!(
+                "--network {other} is not available yet: containers get only a loopback interface (--network none)"
+            ),
+        }
+        if args.detach && args.rm && args.interactive && args.tty {
+            // Accepted by Docker; nothing special.
+        }
+        if let Some(name) = &args.name {
+            let n = name.trim_start_matches('/');
+            let valid = n.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
+                && n.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
+            if !valid {
+                bail!(
+                    "invalid container name `{name}`: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
+                );
+            }
+        }
+        let mut env = Vec::new();
+        for file in &args.env_file {
+            let text = std::fs::read_to_string(file)
+                .with_context(|| format!("cannot read env file {}", file.display()))?;
+            for line in text.lines() {
+                let line = line.trim();
+                if line.is_empty() || line.starts_with('#') {
+                    continue;
+                }
+                env.extend(env_entry(line));
+            }
+        }
+        for e in &args.env {
+            env.extend(env_entry(e));
+        }
+        let mut mounts = Vec::new();
+        for v in &args.volume {
+            mounts.push(parse_volume(v)?);
+        }
+        for m in &args.mount {
+            mounts.push(parse_mount(m)?);
+        }
+        for t in &args.tmpfs {
+            let (dest, options) = t.split_once(':').unwrap_or((t.as_str(), ""));
+            check_destination(dest)?;
+            mounts.push(MountSpec::Tmpfs {
+                destination: dest.to_string(),
+                options: options.to_string(),
+            });
+        }
+        let mut labels = BTreeMap::new();
+        for l in &args.label {
+            let (k, v) = l.split_once('=').unwrap_or((l.as_str(), ""));
+            labels.insert(k.to_string(), v.to_string());
+        }
+        let mut seccomp = None;
+        let mut no_new_privileges = false;
+        for opt in &args.security_opt {
+            match opt.split_once(['=', ':']) {
+                Some(("seccomp", "unconfined")) => seccomp = Some("unconfined".to_string()),
+                Some(("seccomp", path)) => {
+                    let text = std::fs::read_to_string(path)
+                        .with_context(|| format!("cannot read the seccomp profile {path}"))?;
+                    seccomp = Some(text);
+                }
+                Some(("no-new-privileges", v)) => no_new_privileges = v != "false",
+                None if opt == "no-new-privileges" => no_new_privileges = true,
+                _ => bail!(
+                    "unknown --security-opt `{opt}`: use seccomp=unconfined, seccomp=PROFILE.json or no-new-privileges"
+                ),
+            }
+        }
+        if let Some(sig) = &args.stop_signal {
+            parse_signal(sig)?;
+        }
+        Ok(ParsedOptions {
+            env,
+            mounts,
+            labels,
+            seccomp,
+            no_new_privileges,
+        })
+    }
+}
+
+/// `NAME=VALUE` as is; a bare `NAME` takes this environment's value, or nothing if unset.
+fn env_entry(spec: &str) -> Option<String> {
+    if spec.contains('=') {
+        Some(spec.to_string())
+    } else {
+        std::env::var(spec).ok().map(|v| format!("{spec}={v}"))
+    }
+}
+
+fn check_destination(dest: &str) -> Result<()> {
+    if !dest.starts_with('/') {
+        bail!("invalid mount destination `{dest}`: it must be an absolute path");
+    }
+    Ok(())
+}
+
+/// `-v HOST:CTR[:ro|rw]` (bind) or `-v NAME:CTR` (named volume).
+fn parse_volume(spec: &str) -> Result<MountSpec> {
+    let parts: Vec<&str> = spec.split(':').collect();
+    let (source, dest, mode) = match parts.as_slice() {
+        [s, d] => (*s, *d, ""),
+        [s, d, m] => (*s, *d, *m),
+        _ => bail!("invalid volume specification `{spec}`: use HOST:CONTAINER[:ro]"),
+    };
+    check_destination(dest)?;
+    let read_only = match mode {
+        "" | "rw" => false,
+        "ro" => true,
+        other => bail!("invalid volume mode `{other}` in `{spec}`: use ro or rw"),
+    };
+    if source.starts_with('/') || source.starts_with('.') {
+        let path = std::fs::canonicalize(source)
+            .with_context(|| format!("bind source path `{source}` does not exist"))?;
+        Ok(MountSpec::Bind {
+            source: path,
+            destination: dest.to_string(),
+            read_only,
+        })
+    } else {
+        check_volume_name(source)?;
+        Ok(MountSpec::Volume {
+            name: source.to_string(),
+            destination: dest.to_string(),
+            read_only,
+        })
+    }
+}
+
+fn check_volume_name(name: &str) -> Result<()> {
+    let ok = name
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphanumeric())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
+    if !ok {
+        bail!(
+            "invalid volume name `{name}`: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed (a host path must be absolute)"
+        );
+    }
+    Ok(())
+}
+
+/// `--mount type=bind,source=/x,target=/y,readonly`.
+fn parse_mount(spec: &str) -> Result<MountSpec> {
+    let mut kind = "volume";
+    let (mut source, mut target, mut read_only) = (None, None, false);
+    let mut options = Vec::new();
+    for field in spec.split(',') {
+        let (k, v) = field.split_once('=').unwrap_or((field, ""));
+        match k {
+            "type" => kind = v,
+            "source" | "src" => source = Some(v.to_string()),
+            "target" | "destination" | "dst" => target = Some(v.to_string()),
+            "readonly" | "ro" => read_only = v.is_empty() || v == "true" || v == "1",
+            "tmpfs-size" => options.push(format!("size={v}")),
+            "tmpfs-mode" => options.push(format!("mode={v}")),
+            _ => bail!("unknown --mount field `{k}` in `{spec}`"),
+        }
+    }
+    let target = target.with_context(|| format!("--mount `{spec}` has no target"))?;
+    check_destination(&target)?;
+    match kind {
+        "bind" => {
+            let source = source.with_context(|| format!("--mount `{spec}` has no source"))?;
+            let path = std::fs::canonicalize(&source)
+                .with_context(|| format!("bind source path `{source}` does not exist"))?;
+            Ok(MountSpec::Bind {
+                source: path,
+                destination: target,
+                read_only,
+            })
+        }
+        "tmpfs" => Ok(MountSpec::Tmpfs {
+            destination: target,
+            options: options.join(","),
+        }),
+        "volume" => {
+            let name = source.with_context(|| {
+                format!("--mount `{spec}` has no source (anonymous volumes are not supported)")
+            })?;
+            check_volume_name(&name)?;
+            Ok(MountSpec::Volume {
+                name,
+                destination: target,
+                read_only,
+            })
+        }
+        other => bail!("unknown mount type `{other}`: use bind, tmpfs or volume"),
+    }
+}
+
+/// `TERM`, `SIGTERM`, `15` → 15.
+pub fn parse_signal(spec: &str) -> Result<nix::sys::signal::Signal> {
+    use std::str::FromStr;
+    let upper = spec.to_ascii_uppercase();
+    if let Ok(n) = upper.parse::<i32>() {
+        return nix::sys::signal::Signal::try_from(n)
+            .with_context(|| format!("invalid signal `{spec}`"));
+    }
+    let name = if upper.starts_with("SIG") {
+        upper
+    } else {
+        format!("SIG{upper}")
+    };
+    nix::sys::signal::Signal::from_str(&name).with_context(|| format!("invalid signal `{spec}`"))
+}
+
+fn strings(v: &Value, key: &str) -> Vec<String> {
+    v.pointer(&format!("/config/{key}"))
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|s| s.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn build_config(
+    args: &RunArgs,
+    parsed: &ParsedOptions,
+    image: &Value,
+    id: &str,
+    driver: String,
+) -> Result<ContainerConfig> {
+    let text = |key: &str| {
+        image
+            .pointer(&format!("/config/{key}"))
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string()
+    };
+    // Docker: --entrypoint replaces the image's entrypoint and drops its CMD.
+    let (entrypoint, image_cmd) = match &args.entrypoint {
+        Some(e) if e.is_empty() => (vec![], vec![]),
+        Some(e) => (vec![e.clone()], vec![]),
+        None => (strings(image, "Entrypoint"), strings(image, "Cmd")),
+    };
+    let cmd = if args.command.is_empty() {
+        image_cmd
+    } else {
+        args.command.clone()
+    };
+    if entrypoint.is_empty() && cmd.is_empty() {
+        bail!(
+            "no command specified: the image has no CMD or ENTRYPOINT; give one after the image name"
+        );
+    }
+    let mut env = strings(image, "Env");
+    env.extend(parsed.env.iter().cloned());
+    let mut labels: BTreeMap<String, String> = image
+        .pointer("/config/Labels")
+        .and_then(Value::as_object)
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
+                .collect()
+        })
+        .unwrap_or_default();
+    labels.extend(parsed.labels.clone());
+    let stop_signal = args
+        .stop_signal
+        .clone()
+        .or_else(|| Some(text("StopSignal")).filter(|s| !s.is_empty()))
+        .unwrap_or_else(|| "SIGTERM".to_string());
+    parse_signal(&stop_signal)?;
+    Ok(ContainerConfig {
+        entrypoint,
+        cmd,
+        env,
+        working_dir: args.workdir.clone().unwrap_or_else(|| text("WorkingDir")),
+        user: args.user.clone().unwrap_or_else(|| text("User")),
+        hostname: args
+            .hostname
+            .clone()
+            .unwrap_or_else(|| id[..12].to_string()),
+        tty: args.tty,
+        interactive: args.interactive,
+        mounts: parsed.mounts.clone(),
+        read_only: args.read_only,
+        init: args.init,
+        privileged: args.privileged,
+        cap_add: args.cap_add.clone(),
+        cap_drop: args.cap_drop.clone(),
+        seccomp: parsed.seccomp.clone(),
+        no_new_privileges: parsed.no_new_privileges,
+        keep_id: false,
+        stop_signal,
+        stop_timeout: args.stop_timeout.unwrap_or(10),
+        auto_remove: args.rm,
+        labels,
+        storage_driver: driver,
+        network: "none".to_string(),
+    })
+}
+
+#[allow(dead_code)]
+fn _unused(_: PathBuf) {}

@@ -35,6 +35,7 @@ pub mod images;
 pub mod layers;
 pub mod lock;
 pub mod logs;
+pub mod names;
 
 use std::fs;
 use std::io::{self, Write};

@@ -168,7 +168,7 @@ fn inspect_and_history() {
     ]));
     assert_eq!(id.trim(), image.config_digest.to_string());
     let err = assert_failure(&ctx.nook(&["inspect", "nope"]), 125);
-    assert!(err.contains("no such image: nope"), "{err}");
+    assert!(err.contains("no such object: nope"), "{err}");
 
     let history = assert_success(&ctx.nook(&["history", &image.reference]));
     let lines: Vec<&str> = history.lines().collect();

@@ -1,11 +1,13 @@
 //! Integration tests: the real `nook` binary, run as an unprivileged user, against a real
 //! registry on 127.0.0.1 serving images the tests build themselves. See `harness/mod.rs`.
 
+mod containers;
 mod errors;
 mod harness;
 mod harness_selftest;
 mod image_commands;
 mod pull;
 mod registries;
+mod run;
 mod tls;
 mod token_auth;

@@ -229,9 +229,31 @@ fn busybox_entries(t: &mut TarBuilder) {
     });
     t.dir("bin", 0o755, 0, 0);
     t.file("bin/busybox", &busybox, 0o755, 0, 0);
-    for applet in ["sh", "ls", "cat", "echo", "true"] {
+    for applet in busybox_applets() {
         t.symlink(&format!("bin/{applet}"), "busybox");
     }
+}
+
+/// Every applet this busybox has (`busybox --list`), so containers have a full userland.
+fn busybox_applets() -> &'static [String] {
+    static APPLETS: OnceLock<Vec<String>> = OnceLock::new();
+    APPLETS.get_or_init(|| {
+        let out = std::process::Command::new(BUSYBOX)
+            .arg("--list")
+            .output()
+            .expect("running busybox --list");
+        let mut names: Vec<String> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(str::to_string)
+            .filter(|n| !n.is_empty() && n != "busybox")
+            .collect();
+        names.sort();
+        assert!(
+            names.iter().any(|n| n == "sh"),
+            "busybox --list printed no applets"
+        );
+        names
+    })
 }
 
 pub fn gzip_layer(tar: &[u8]) -> Layer {
