@@ -11,6 +11,20 @@ use crate::store::Store;
 use crate::store::containers::{ContainerState, Status, process_alive};
 
 pub fn run(args: RmArgs, ctx: &Ctx) -> Result<i32> {
+    if args.force {
+        // Killed from the host side: the user owns each container's user namespace and so
+        // may signal any of its processes; from a user namespace of our own we could not
+        // signal one running as a non-root container user. Failures show up below.
+        let store = ctx.store()?;
+        for input in &args.containers {
+            if let Ok(record) = store.find_container(input)
+                && let Ok(state) = store.observed_container_state(&record.id)
+                && state.status == Status::Running
+            {
+                let _ = kill_and_wait(&store, &record.id, &state);
+            }
+        }
+    }
     // What a container wrote belongs to subordinate ids: only root of the user namespace may
     // delete it.
     userns::enter(&ctx.paths.runtime, &|m| eprintln!("{m}"))?;

@@ -526,3 +526,16 @@ fn init_reaps_and_names_are_unique() {
     );
     assert_eq!(generated.trim().len(), 64);
 }
+
+#[test]
+fn rm_force_and_stop_reach_a_container_running_as_a_non_root_user() {
+    let (ctx, image) = ctx_with_busybox();
+    assert_success(&run(
+        &ctx,
+        &["-d", "--name", "app1", "-u", "app", &image, "sleep", "60"],
+    ));
+    assert_success(&ctx.nook(&["stop", "-t", "0", "app1"]));
+    assert_success(&ctx.nook(&["start", "app1"]));
+    assert_success(&ctx.nook(&["rm", "-f", "app1"]));
+    assert_eq!(assert_success(&ctx.nook(&["ps", "-aq"])), "");
+}
