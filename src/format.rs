@@ -81,6 +81,27 @@ pub fn table(rows: &[Vec<String>]) -> String {
     out
 }
 
+/// The default table of a listing command: the `keys` of each row (JSON objects of strings,
+/// as `--format` sees them) under their headings from `headers` (field → heading).
+pub fn field_table(headers: &[(&str, &str)], keys: &[&str], rows: &[Value]) -> String {
+    let heading = |k: &str| {
+        headers
+            .iter()
+            .find(|(key, _)| *key == k)
+            .map_or(k, |(_, h)| h)
+            .to_string()
+    };
+    let mut table = vec![keys.iter().map(|k| heading(k)).collect::<Vec<_>>()];
+    for row in rows {
+        table.push(
+            keys.iter()
+                .map(|k| row[*k].as_str().unwrap_or_default().to_string())
+                .collect(),
+        );
+    }
+    self::table(&table)
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum TemplateError {
     #[error("invalid --format template `{template}`: {reason}")]

@@ -17,7 +17,6 @@ use super::Ctx;
 use crate::cli::ExecArgs;
 use crate::error::ExitError;
 use crate::runtime::container::{ExecPlan, ProcessPlan};
-use crate::runtime::security::{CapabilitySet, SeccompPolicy};
 use crate::runtime::tty;
 use crate::store::containers::{self, Status};
 use crate::sys;
@@ -33,13 +32,7 @@ pub fn run(args: ExecArgs, ctx: &Ctx) -> Result<i32> {
         _ => bail!("container {} is not running", args.container),
     };
     let config = &record.config;
-    let caps = CapabilitySet::resolve(&config.cap_add, &config.cap_drop, config.privileged)?;
-    let seccomp = match config.seccomp.as_deref() {
-        _ if config.privileged => None,
-        Some("unconfined") => None,
-        Some(json) => Some(SeccompPolicy::from_docker_json(json, &caps)?.compile()?),
-        None => Some(SeccompPolicy::docker_default(&caps).compile()?),
-    };
+    let (caps, seccomp) = crate::runtime::container::security_for(config)?;
     // Open every namespace before joining any: after the mount namespace changes, this
     // process's /proc is the container's.
     let namespaces: Vec<(File, CloneFlags)> = [

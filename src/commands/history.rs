@@ -83,20 +83,7 @@ pub fn run(args: HistoryArgs, ctx: &Ctx) -> Result<i32> {
         t.render_all(&rows, HEADERS)
     } else {
         let keys = ["ID", "CreatedSince", "CreatedBy", "Size", "Comment"];
-        let mut table = vec![
-            vec!["IMAGE", "CREATED", "CREATED BY", "SIZE", "COMMENT"]
-                .into_iter()
-                .map(String::from)
-                .collect::<Vec<_>>(),
-        ];
-        for row in &rows {
-            table.push(
-                keys.iter()
-                    .map(|k| row[*k].as_str().unwrap_or_default().to_string())
-                    .collect(),
-            );
-        }
-        format::table(&table)
+        format::field_table(HEADERS, &keys, &rows)
     };
     print_out(&out)?;
     Ok(0)

@@ -74,30 +74,12 @@ pub fn run(args: ImagesArgs, ctx: &Ctx) -> Result<i32> {
     } else if let Some(t) = template {
         t.render_all(&rows, HEADERS)
     } else {
-        let mut columns = vec!["REPOSITORY", "TAG"];
+        let mut keys = vec!["Repository", "Tag"];
         if args.digests {
-            columns.push("DIGEST");
+            keys.push("Digest");
         }
-        columns.extend(["IMAGE ID", "CREATED", "SIZE"]);
-        let keys: Vec<&str> = columns
-            .iter()
-            .map(|c| {
-                HEADERS
-                    .iter()
-                    .find(|(_, h)| h == c)
-                    .map(|(k, _)| *k)
-                    .unwrap_or("")
-            })
-            .collect();
-        let mut table = vec![columns.iter().map(|c| c.to_string()).collect::<Vec<_>>()];
-        for row in &rows {
-            table.push(
-                keys.iter()
-                    .map(|k| row[*k].as_str().unwrap_or_default().to_string())
-                    .collect(),
-            );
-        }
-        format::table(&table)
+        keys.extend(["ID", "CreatedSince", "Size"]);
+        format::field_table(HEADERS, &keys, &rows)
     };
     print_out(&out)?;
     Ok(0)

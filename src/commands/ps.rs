@@ -172,22 +172,7 @@ pub fn run(args: PsArgs, ctx: &Ctx) -> Result<i32> {
         if args.size {
             keys.push("Size");
         }
-        let header = |k: &str| {
-            HEADERS
-                .iter()
-                .find(|(key, _)| *key == k)
-                .map_or(k, |(_, h)| h)
-                .to_string()
-        };
-        let mut table = vec![keys.iter().map(|k| header(k)).collect::<Vec<_>>()];
-        for row in &rows {
-            table.push(
-                keys.iter()
-                    .map(|k| row[*k].as_str().unwrap_or_default().to_string())
-                    .collect(),
-            );
-        }
-        format::table(&table)
+        format::field_table(HEADERS, &keys, &rows)
     };
     print_out(&out)?;
     Ok(0)

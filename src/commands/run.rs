@@ -13,7 +13,7 @@ use super::{Ctx, find_image, print_out};
 use crate::cli::{PullPolicy, RunArgs};
 use crate::image::manifest::PlatformSpec;
 use crate::image::reference::Reference;
-use crate::runtime::mounts::{self, Driver};
+use crate::runtime::mounts::Driver;
 use crate::runtime::userns::{self, Namespace};
 use crate::store::Store;
 use crate::store::containers::{self, ContainerConfig, ContainerRecord, MountSpec};
@@ -146,8 +146,9 @@ fn obtain_image(args: &RunArgs, ctx: &Ctx, store: &Store, ns: Namespace) -> Resu
     }
 }
 
-/// overlay where the kernel allows it inside a user namespace, else fuse-overlayfs, else a
-/// copy.
+/// The driver named by `--storage-driver`, else the one this store settled on, else
+/// `auto`: the monitor probes (mounting needs the mount namespace only it has) and records
+/// the result for the store.
 fn choose_driver(requested: Option<&str>, store: &Store) -> Result<String> {
     if let Some(name) = requested {
         let driver = Driver::parse(name).with_context(|| {
@@ -155,39 +156,9 @@ fn choose_driver(requested: Option<&str>, store: &Store) -> Result<String> {
         })?;
         return Ok(driver.name().to_string());
     }
-    let marker = store.root().join("driver");
-    if let Ok(saved) = std::fs::read_to_string(&marker)
-        && Driver::parse(saved.trim()).is_some()
-    {
-        return Ok(saved.trim().to_string());
-    }
-    let scratch = store
-        .root()
-        .join("tmp")
-        .join(format!("probe-{}", std::process::id()));
-    std::fs::create_dir_all(&scratch)?;
-    let driver = if mounts::overlay_works(&scratch) {
-        Driver::Overlay
-    } else if which("fuse-overlayfs")
-        && std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open("/dev/fuse")
-            .is_ok()
-    {
-        Driver::FuseOverlayfs
-    } else {
-        Driver::Vfs
-    };
-    let _ = crate::store::layers::remove_tree(&scratch);
-    let _ = store.write_atomic(&marker, driver.name().as_bytes());
-    Ok(driver.name().to_string())
-}
-
-fn which(program: &str) -> bool {
-    std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).any(|d| d.join(program).is_file()))
-        .unwrap_or(false)
+    Ok(crate::runtime::container::saved_driver(store)
+        .map(|d| d.name().to_string())
+        .unwrap_or_else(|| "auto".to_string()))
 }
 
 /// Options checked before anything is created, so bad input leaves no container behind.

@@ -99,13 +99,7 @@ fn start_and_wait(
             anyhow::anyhow!("image {} of the container is gone", record.image_id.short())
         })?;
 
-    let caps = CapabilitySet::resolve(&config.cap_add, &config.cap_drop, config.privileged)?;
-    let seccomp = match config.seccomp.as_deref() {
-        _ if config.privileged => None,
-        Some("unconfined") => None,
-        Some(json) => Some(SeccompPolicy::from_docker_json(json, &caps)?.compile()?),
-        None => Some(SeccompPolicy::docker_default(&caps).compile()?),
-    };
+    let (caps, seccomp) = security_for(config)?;
 
     nix::sched::unshare(
         CloneFlags::CLONE_NEWNS
@@ -120,7 +114,10 @@ fn start_and_wait(
     sys::bring_loopback_up()
         .map_err(|e| anyhow::anyhow!("cannot bring up the loopback interface: {e}"))?;
 
-    let driver = Driver::parse(&config.storage_driver).unwrap_or(Driver::Overlay);
+    let driver = match Driver::parse(&config.storage_driver) {
+        Some(d) => d,
+        None => resolve_driver(store),
+    };
     let merged = dir.join("merged");
     std::fs::create_dir_all(&merged)?;
     let rootfs = RootfsSpec {
@@ -361,6 +358,58 @@ fn relay_tty_to_log(master: OwnedFd, log: &mut LogWriter) -> io::Result<()> {
             Err(_) => return Ok(()),
         }
     }
+}
+
+/// The driver this store settled on (`<store>/driver`), if it did.
+pub fn saved_driver(store: &Store) -> Option<Driver> {
+    let text = std::fs::read_to_string(store.root().join("driver")).ok()?;
+    Driver::parse(text.trim())
+}
+
+/// overlay where the kernel allows it inside a user namespace, else fuse-overlayfs, else a
+/// copy; probed once per store (from the monitor, inside its mount namespace) and saved.
+fn resolve_driver(store: &Store) -> Driver {
+    if let Some(d) = saved_driver(store) {
+        return d;
+    }
+    let scratch = store.root().join("tmp");
+    let driver = if mounts::overlay_works(&scratch) {
+        Driver::Overlay
+    } else if fuse_overlayfs_usable() {
+        Driver::FuseOverlayfs
+    } else {
+        Driver::Vfs
+    };
+    let _ = store.write_atomic(&store.root().join("driver"), driver.name().as_bytes());
+    driver
+}
+
+fn fuse_overlayfs_usable() -> bool {
+    let on_path = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).any(|d| d.join("fuse-overlayfs").is_file()))
+        .unwrap_or(false);
+    on_path
+        && std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open("/dev/fuse")
+            .is_ok()
+}
+
+/// The capability set and compiled seccomp filter a container's processes get (PID 1 and
+/// every `exec`): Docker's defaults adjusted by the options; no filter when privileged or
+/// unconfined.
+pub fn security_for(
+    config: &ContainerConfig,
+) -> anyhow::Result<(CapabilitySet, Option<security::CompiledFilter>)> {
+    let caps = CapabilitySet::resolve(&config.cap_add, &config.cap_drop, config.privileged)?;
+    let seccomp = match config.seccomp.as_deref() {
+        _ if config.privileged => None,
+        Some("unconfined") => None,
+        Some(json) => Some(SeccompPolicy::from_docker_json(json, &caps)?.compile()?),
+        None => Some(SeccompPolicy::docker_default(&caps).compile()?),
+    };
+    Ok((caps, seccomp))
 }
 
 /// Waits for PID 1 and turns its end into a Docker exit status (128+N for signal N).

@@ -138,7 +138,7 @@ use std::path::Path;
 
 use super::{StoreError, io_err, lock};
 
-const FORMAT_VERSION: u32 = 1;
+use super::INDEX_VERSION as FORMAT_VERSION;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ContainerError {
@@ -167,6 +167,12 @@ pub enum ContainerError {
 }
 
 /// `containers.json`: every container record.
+impl super::IndexFile for ContainerIndex {
+    fn version(&self) -> u32 {
+        self.version
+    }
+}
+
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 struct ContainerIndex {
     version: u32,
@@ -213,32 +219,7 @@ impl Store {
     }
 
     fn read_container_index(&self) -> Result<ContainerIndex, StoreError> {
-        let path = self.containers_path();
-        let bytes = match fs::read(&path) {
-            Ok(b) => b,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                return Ok(ContainerIndex {
-                    version: FORMAT_VERSION,
-                    containers: vec![],
-                });
-            }
-            Err(e) => return Err(io_err("read", &path)(e)),
-        };
-        let index: ContainerIndex =
-            serde_json::from_slice(&bytes).map_err(|e| StoreError::Corrupt {
-                path: path.clone(),
-                message: e.to_string(),
-            })?;
-        if index.version != FORMAT_VERSION {
-            return Err(StoreError::Corrupt {
-                path,
-                message: format!(
-                    "format version {} is not the {FORMAT_VERSION} this nook understands",
-                    index.version
-                ),
-            });
-        }
-        Ok(index)
+        super::read_index(&self.containers_path())
     }
 
     /// Every container record, oldest first. Read without a lock: the file is only ever
@@ -327,7 +308,7 @@ impl Store {
     /// read-modify-write.
     pub fn set_container_state(&self, id: &str, state: &ContainerState) -> Result<(), StoreError> {
         let bytes = serde_json::to_vec_pretty(state).expect("container state serialises");
-        self.write_atomic(&self.state_path(id), &bytes)
+        self.write_replace(&self.state_path(id), &bytes)
     }
 
     /// Read-modify-write of `state.json` under the container's own lock

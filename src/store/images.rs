@@ -1,15 +1,12 @@
 //! Image records and tags, kept together in `images.json`.
 
-use std::fs;
-use std::io;
-
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::{Result, Store, StoreError, io_err, lock};
+use super::{Result, Store, StoreError, lock};
 use crate::image::digest::Digest;
 
-const FORMAT_VERSION: u32 = 1;
+use super::INDEX_VERSION as FORMAT_VERSION;
 
 /// One image: its config digest is its ID, as in Docker.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -40,6 +37,12 @@ pub struct ImageRecord {
 pub struct ImageIndex {
     pub version: u32,
     pub images: Vec<ImageRecord>,
+}
+
+impl super::IndexFile for ImageIndex {
+    fn version(&self) -> u32 {
+        self.version
+    }
 }
 
 impl ImageIndex {
@@ -106,35 +109,9 @@ impl Store {
         self.root.join("images.json")
     }
 
-    /// Reads the image index without locking: it is only ever replaced whole by rename, so a
-    /// reader sees either the old or the new file.
+    /// Reads the image index without locking (see [`super::read_index`]).
     pub fn images(&self) -> Result<ImageIndex> {
-        let path = self.images_path();
-        let bytes = match fs::read(&path) {
-            Ok(b) => b,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                return Ok(ImageIndex {
-                    version: FORMAT_VERSION,
-                    images: vec![],
-                });
-            }
-            Err(e) => return Err(io_err("read", &path)(e)),
-        };
-        let index: ImageIndex =
-            serde_json::from_slice(&bytes).map_err(|e| StoreError::Corrupt {
-                path: path.clone(),
-                message: e.to_string(),
-            })?;
-        if index.version != FORMAT_VERSION {
-            return Err(StoreError::Corrupt {
-                path,
-                message: format!(
-                    "format version {} is not the {FORMAT_VERSION} this nook understands",
-                    index.version
-                ),
-            });
-        }
-        Ok(index)
+        super::read_index(&self.images_path())
     }
 
     /// Read-modify-write of the image index under the metadata lock. `change` sees the

@@ -158,6 +158,17 @@ impl Store {
     /// Writes `path` so that it holds either its old content or all of `bytes`, even across
     /// a crash: a staged file in `tmp/`, fsync, rename, fsync of the directory.
     pub fn write_atomic(&self, path: &Path, bytes: &[u8]) -> Result<()> {
+        self.replace_file(path, bytes, true)
+    }
+
+    /// Like [`Store::write_atomic`], but without the flushes: for state that a crash may
+    /// roll back as long as it never tears (a container's running state, which `ps`
+    /// corrects from the processes anyway). Saves two disk flushes on `run`'s hot path.
+    pub fn write_replace(&self, path: &Path, bytes: &[u8]) -> Result<()> {
+        self.replace_file(path, bytes, false)
+    }
+
+    fn replace_file(&self, path: &Path, bytes: &[u8], durable: bool) -> Result<()> {
         let tmp = self.root.join("tmp").join(format!(
             "{}.{}.{}",
             path.file_name().and_then(|n| n.to_str()).unwrap_or("file"),
@@ -167,8 +178,13 @@ impl Store {
         let result = (|| {
             let mut file = fs::File::create(&tmp).map_err(io_err("create", &tmp))?;
             file.write_all(bytes).map_err(io_err("write", &tmp))?;
-            file.sync_all().map_err(io_err("flush", &tmp))?;
+            if durable {
+                file.sync_all().map_err(io_err("flush", &tmp))?;
+            }
             fs::rename(&tmp, path).map_err(io_err("rename into place", path))?;
+            if !durable {
+                return Ok(());
+            }
             let dir = path.parent().unwrap_or(&self.root);
             crate::sys::fsync_dir(dir).map_err(io_err("flush directory", dir))
         })();
@@ -177,6 +193,36 @@ impl Store {
         }
         result
     }
+}
+
+/// An index file (`images.json`, `containers.json`): a format version and records.
+pub(crate) trait IndexFile: serde::de::DeserializeOwned + Default {
+    fn version(&self) -> u32;
+}
+
+/// The format version of every index file this nook writes.
+pub(crate) const INDEX_VERSION: u32 = 1;
+
+/// Reads an index file without locking: it is only ever replaced whole by rename, so a
+/// reader sees either the old or the new file. A missing file is an empty index.
+pub(crate) fn read_index<T: IndexFile>(path: &Path) -> Result<T> {
+    let bytes = match fs::read(path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(T::default()),
+        Err(e) => return Err(io_err("read", path)(e)),
+    };
+    let corrupt = |message: String| StoreError::Corrupt {
+        path: path.to_path_buf(),
+        message,
+    };
+    let index: T = serde_json::from_slice(&bytes).map_err(|e| corrupt(e.to_string()))?;
+    if index.version() != INDEX_VERSION {
+        return Err(corrupt(format!(
+            "format version {} is not the {INDEX_VERSION} this nook understands",
+            index.version()
+        )));
+    }
+    Ok(index)
 }
 
 /// A suffix unique within this process, for staged file names.
