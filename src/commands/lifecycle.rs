@@ -10,7 +10,6 @@ use anyhow::{Result, bail};
 
 use super::{Ctx, print_out};
 use crate::cli::{KillArgs, StartArgs, StopArgs};
-use crate::runtime::userns;
 use crate::store::Store;
 use crate::store::containers::{self, ContainerRecord, ContainerState, Status};
 
@@ -18,14 +17,13 @@ pub fn start(args: StartArgs, ctx: &Ctx) -> Result<i32> {
     if args.attach && args.containers.len() > 1 {
         bail!("you cannot start and attach to more than one container at once");
     }
-    userns::enter(&ctx.paths.runtime, &|m| eprintln!("{m}"))?;
     let store = ctx.store()?;
     if args.attach || args.interactive {
         let record = store.find_container(&args.containers[0])?;
         if observe(&store, &record)?.status == Status::Running {
             bail!("container {} is already running", args.containers[0]);
         }
-        return super::run::exec_foreground_monitor(ctx, &record.id, false);
+        return super::run::launch(ctx, &record.id, true, false, false);
     }
     let mut failed = false;
     for input in &args.containers {
@@ -34,7 +32,7 @@ pub fn start(args: StartArgs, ctx: &Ctx) -> Result<i32> {
             .map_err(anyhow::Error::from)
             .and_then(|record| {
                 if observe(&store, &record)?.status != Status::Running {
-                    super::run::start_detached(ctx, &store, &record.id, false)?;
+                    super::run::launch(ctx, &record.id, false, false, false)?;
                 }
                 Ok(())
             });
@@ -65,18 +63,16 @@ pub fn stop(args: StopArgs, ctx: &Ctx) -> Result<i32> {
 }
 
 pub fn restart(args: StopArgs, ctx: &Ctx) -> Result<i32> {
-    // Stop from the host side first (see the module note), then start inside nook's user
-    // namespace: `enter` re-executes this command, whose stops are then no-ops.
+    // Stop from the host side (see the module note), then start each monitor in a user
+    // namespace of its own.
     let store = ctx.store()?;
     for input in &args.containers {
         let record = store.find_container(input)?;
         stop_one(&store, &record, args.time)?;
     }
-    userns::enter(&ctx.paths.runtime, &|m| eprintln!("{m}"))?;
-    let store = ctx.store()?;
     each(&args.containers, "restart", |input| {
         let record = store.find_container(input)?;
-        super::run::start_detached(ctx, &store, &record.id, false)
+        super::run::launch(ctx, &record.id, false, false, false).map(drop)
     })
 }
 

@@ -99,6 +99,11 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Rename(args) => rename::run(args, &ctx),
         Command::Container(command) => container::run(command, &ctx),
         Command::Monitor(args) => {
+            // Started into a fresh user namespace (the child's side of the handshake), or
+            // re-executed inside one already; never on the host side.
+            if crate::runtime::userns::inside()?.is_none() {
+                anyhow::bail!("the monitor must run inside nook's user namespace");
+            }
             let store = ctx.store()?;
             let notify = args
                 .notify_fd

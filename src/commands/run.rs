@@ -20,13 +20,69 @@ use crate::store::containers::{self, ContainerConfig, ContainerRecord, MountSpec
 use crate::store::images::ImageRecord;
 
 pub fn run(args: RunArgs, ctx: &Ctx) -> Result<i32> {
-    let (store, record) = create_record(&args, ctx)?;
-    if args.detach {
-        start_detached(ctx, &store, &record.id, true)?;
-        print_out(&format!("{}\n", record.id))?;
-        return Ok(0);
+    // The fast path: with the image at hand, the record is written from the host side and
+    // the only process that enters a user namespace is the container's monitor itself.
+    if args.pull != PullPolicy::Always && userns::inside()?.is_none() {
+        let parsed = ParsedOptions::parse(&args)?;
+        let store = ctx.store()?;
+        let config = ctx.registries()?;
+        if let Ok((image, _)) = find_image(&store.images()?, &args.image, &config) {
+            let record = create_from_image(&args, &parsed, &store, &image)?;
+            return launch(ctx, &record.id, !args.detach, true, args.detach);
+        }
     }
-    exec_foreground_monitor(ctx, &record.id, true)
+    let (_, record) = create_record(&args, ctx)?;
+    launch(ctx, &record.id, !args.detach, true, args.detach)
+}
+
+/// Starts a container's monitor, from the host side (in a new user namespace) or from
+/// inside nook's user namespace (by exec or spawn). Foreground: returns the container's
+/// exit status. Detached: returns once it runs, printing its ID when `print_id`.
+pub fn launch(
+    ctx: &Ctx,
+    id: &str,
+    foreground: bool,
+    remove_on_failure: bool,
+    print_id: bool,
+) -> Result<i32> {
+    if userns::inside()?.is_some() {
+        if foreground {
+            return exec_foreground_monitor(ctx, id, remove_on_failure);
+        }
+        start_detached(ctx, id, remove_on_failure)?;
+    } else {
+        let mut args: Vec<std::ffi::OsString> = vec![
+            "--root".into(),
+            ctx.paths.data.clone().into(),
+            "__monitor".into(),
+            id.into(),
+        ];
+        if remove_on_failure {
+            args.push("--remove-on-failure".into());
+        }
+        if foreground {
+            args.push("--foreground".into());
+            return Ok(
+                userns::spawn(&ctx.paths.runtime, &|m| eprintln!("{m}"), args, false)?.wait()?,
+            );
+        }
+        let (read, write) = crate::sys::pipe()?;
+        crate::sys::inherit_on_exec(&write)?;
+        use std::os::fd::AsRawFd;
+        args.push("--notify-fd".into());
+        args.push(write.as_raw_fd().to_string().into());
+        let monitor = userns::spawn(&ctx.paths.runtime, &|m| eprintln!("{m}"), args, true)?;
+        drop(write);
+        let started = crate::runtime::container::read_notification(std::fs::File::from(read));
+        if started.is_err() {
+            let _ = monitor.wait();
+        }
+        started?;
+    }
+    if print_id {
+        print_out(&format!("{id}\n"))?;
+    }
+    Ok(0)
 }
 
 pub fn create(args: RunArgs, ctx: &Ctx) -> Result<i32> {
@@ -50,8 +106,7 @@ pub fn exec_foreground_monitor(ctx: &Ctx, id: &str, remove_on_failure: bool) -> 
 
 /// Starts a monitor in its own session and waits until the container's process runs (or
 /// failed to start, whose error is returned).
-pub fn start_detached(ctx: &Ctx, store: &Store, id: &str, remove_on_failure: bool) -> Result<()> {
-    let _ = store;
+pub fn start_detached(ctx: &Ctx, id: &str, remove_on_failure: bool) -> Result<()> {
     let (read, write) = crate::sys::pipe()?;
     crate::sys::inherit_on_exec(&write)?;
     use std::os::fd::AsRawFd;
@@ -93,6 +148,17 @@ fn create_record(args: &RunArgs, ctx: &Ctx) -> Result<(Store, ContainerRecord)> 
     let ns = userns::enter(&ctx.paths.runtime, &|m| eprintln!("{m}"))?;
     let store = ctx.store()?;
     let image = obtain_image(args, ctx, &store, ns)?;
+    let record = create_from_image(args, &parsed, &store, &image)?;
+    Ok((store, record))
+}
+
+/// Merges the image's config and the options into a new container record and stores it.
+fn create_from_image(
+    args: &RunArgs,
+    parsed: &ParsedOptions,
+    store: &Store,
+    image: &ImageRecord,
+) -> Result<ContainerRecord> {
     let image_config: Value = serde_json::from_slice(&store.read_blob(&image.id)?)
         .context("the stored image config is not valid JSON")?;
     let id = containers::new_container_id();
@@ -102,8 +168,8 @@ fn create_record(args: &RunArgs, ctx: &Ctx) -> Result<(Store, ContainerRecord)> 
         Some(n) => n.trim_start_matches('/').to_string(),
         None => containers::generate_name(&|n| existing.contains(n)),
     };
-    let driver = choose_driver(args.storage_driver.as_deref(), &store)?;
-    let config = build_config(args, &parsed, &image_config, &id, driver)?;
+    let driver = choose_driver(args.storage_driver.as_deref(), store)?;
+    let config = build_config(args, parsed, &image_config, &id, driver)?;
     let record = ContainerRecord {
         id,
         name,
@@ -113,7 +179,7 @@ fn create_record(args: &RunArgs, ctx: &Ctx) -> Result<(Store, ContainerRecord)> 
         config,
     };
     store.create_container(&record)?;
-    Ok((store, record))
+    Ok(record)
 }
 
 fn obtain_image(args: &RunArgs, ctx: &Ctx, store: &Store, ns: Namespace) -> Result<ImageRecord> {

@@ -16,7 +16,11 @@ use crate::runtime::idmap::{self, IdMapping};
 use crate::sys;
 
 const ENV_SYNC: &str = "_NOOK_USERNS_SYNC";
+/// Set in a process that is root of a nook user namespace (and inherited by the nook
+/// processes it starts, such as a re-executed monitor), so they do not make another.
 const ENV_MAX_ID: &str = "_NOOK_USERNS_MAX_ID";
+/// A detached child (a container's monitor) must outlive its parent.
+const ENV_DETACHED: &str = "_NOOK_USERNS_DETACHED";
 const READY: u8 = b'r';
 const GO: u8 = b'g';
 const ABORT: u8 = b'x';
@@ -64,31 +68,121 @@ pub struct Namespace {
 /// ids. In the parent this never returns: it exits with the child's status. `notice` receives
 /// one-line warnings (the single-id fallback).
 pub fn enter(runtime_dir: &Path, notice: &dyn Fn(&str)) -> Result<Namespace, UsernsError> {
-    if let Some(sync) = std::env::var_os(ENV_SYNC) {
-        let max_id = std::env::var(ENV_MAX_ID)
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0);
-        // The variables are ours: removing them keeps them out of whatever this process
-        // starts later.
-        sys::remove_env_single_threaded(&[ENV_SYNC, ENV_MAX_ID]);
-        child_handshake(&sync.to_string_lossy())?;
-        return Ok(Namespace {
-            max_id,
-            can_chown: true,
-        });
+    if let Some(ns) = inside()? {
+        return Ok(ns);
     }
-    if sys::is_real_root() {
-        return Ok(Namespace {
-            max_id: u32::MAX - 1,
-            can_chown: true,
-        });
-    }
-    let code = run_parent(runtime_dir, notice)?;
+    let code = spawn(runtime_dir, notice, std::env::args_os().skip(1), false)?.wait()?;
     std::process::exit(code)
 }
 
-fn child_handshake(sync: &str) -> Result<(), UsernsError> {
+/// Whether this process already is root of a nook user namespace (doing the child's side of
+/// the handshake if it was just started into one), or real root.
+pub fn inside() -> Result<Option<Namespace>, UsernsError> {
+    let max_id = || std::env::var(ENV_MAX_ID).ok().and_then(|v| v.parse().ok());
+    if let Some(sync) = std::env::var_os(ENV_SYNC) {
+        let detached = std::env::var_os(ENV_DETACHED).is_some();
+        // Ours alone: removed so nothing this process starts sees them. ENV_MAX_ID stays,
+        // marking nook processes started from here as inside already.
+        sys::remove_env_single_threaded(&[ENV_SYNC, ENV_DETACHED]);
+        child_handshake(&sync.to_string_lossy(), detached)?;
+        return Ok(Some(Namespace {
+            max_id: max_id().unwrap_or(0),
+            can_chown: true,
+        }));
+    }
+    if let Some(max_id) = max_id()
+        && !sys::is_real_root()
+        && !sys::has_identity_id_map()
+    {
+        return Ok(Some(Namespace {
+            max_id,
+            can_chown: true,
+        }));
+    }
+    if sys::is_real_root() {
+        return Ok(Some(Namespace {
+            max_id: u32::MAX - 1,
+            can_chown: true,
+        }));
+    }
+    Ok(None)
+}
+
+/// A nook child running as root of a new user namespace.
+pub struct Spawned {
+    child: std::process::Child,
+}
+
+impl Spawned {
+    pub fn pid(&self) -> i32 {
+        self.child.id() as i32
+    }
+
+    /// Waits for it; its exit status as a shell reports it (128+N for signal N).
+    pub fn wait(mut self) -> Result<i32, UsernsError> {
+        let status = self.child.wait().map_err(UsernsError::Handshake)?;
+        Ok(status
+            .code()
+            .unwrap_or_else(|| 128 + status.signal().unwrap_or(0)))
+    }
+}
+
+/// Starts `nook ARGS` as root of a new user namespace mapped to the user's ids. With
+/// `detached`, the child starts its own session and outlives this process; otherwise it
+/// dies with it, and this process ignores terminal signals (the child gets them) while it
+/// waits.
+pub fn spawn(
+    runtime_dir: &Path,
+    notice: &dyn Fn(&str),
+    args: impl IntoIterator<Item = std::ffi::OsString>,
+    detached: bool,
+) -> Result<Spawned, UsernsError> {
+    let maps = plan_maps(notice, runtime_dir)?;
+    let max_id = idmap::max_inside(&maps.uid).min(idmap::max_inside(&maps.gid));
+    let (go_read, go_write) = sys::pipe().map_err(UsernsError::Spawn)?;
+    let (ready_read, ready_write) = sys::pipe().map_err(UsernsError::Spawn)?;
+    sys::inherit_on_exec(&go_read).map_err(UsernsError::Spawn)?;
+    sys::inherit_on_exec(&ready_write).map_err(UsernsError::Spawn)?;
+    use std::os::fd::AsRawFd;
+    let mut cmd = Command::new("/proc/self/exe");
+    cmd.arg0("nook")
+        .args(args)
+        .env(
+            ENV_SYNC,
+            format!("{},{}", go_read.as_raw_fd(), ready_write.as_raw_fd()),
+        )
+        .env(ENV_MAX_ID, max_id.to_string());
+    if detached {
+        // Nothing of the caller's: a caller reading our output (a pipe) would otherwise
+        // wait for the container to end.
+        cmd.env(ENV_DETACHED, "1")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+    }
+    let mut child = cmd.spawn().map_err(UsernsError::Spawn)?;
+    drop(go_read);
+    drop(ready_write);
+    let pid = child.id() as i32;
+    if !detached {
+        sys::supervise_child_signals(pid).map_err(UsernsError::Spawn)?;
+    }
+    let mut go = std::fs::File::from(go_write);
+    let mut ready = std::fs::File::from(ready_read);
+    let mut byte = [0u8];
+    let got = ready.read(&mut byte).map_err(UsernsError::Handshake)?;
+    if got == 1 && byte[0] == READY {
+        if let Err(e) = write_maps(pid, &maps) {
+            let _ = go.write_all(&[ABORT]);
+            let _ = child.wait();
+            return Err(e);
+        }
+        go.write_all(&[GO]).map_err(UsernsError::Handshake)?;
+    }
+    Ok(Spawned { child })
+}
+
+fn child_handshake(sync: &str, detached: bool) -> Result<(), UsernsError> {
     let bad = || UsernsError::Handshake(io::Error::other(format!("bad {ENV_SYNC} value `{sync}`")));
     let (go_fd, ready_fd) = sync.split_once(',').ok_or_else(bad)?;
     let go_fd: i32 = go_fd.parse().map_err(|_| bad())?;
@@ -97,7 +191,12 @@ fn child_handshake(sync: &str) -> Result<(), UsernsError> {
         std::fs::File::from(sys::adopt_inherited_fd(go_fd).map_err(UsernsError::Handshake)?);
     let mut ready =
         std::fs::File::from(sys::adopt_inherited_fd(ready_fd).map_err(UsernsError::Handshake)?);
-    sys::die_with_parent().map_err(UsernsError::Handshake)?;
+    if detached {
+        // Out of the caller's session: terminal signals and hang-ups are not its business.
+        let _ = nix::unistd::setsid();
+    } else {
+        sys::die_with_parent().map_err(UsernsError::Handshake)?;
+    }
     let unshared = sys::unshare_user_namespace();
     let status = if unshared.is_ok() { READY } else { ABORT };
     ready.write_all(&[status]).map_err(UsernsError::Handshake)?;
@@ -184,47 +283,6 @@ fn which(program: &str) -> Option<PathBuf> {
         .chain([PathBuf::from("/usr/bin"), PathBuf::from("/usr/sbin")])
         .map(|d| d.join(program))
         .find(|p| p.is_file())
-}
-
-fn run_parent(runtime_dir: &Path, notice: &dyn Fn(&str)) -> Result<i32, UsernsError> {
-    let maps = plan_maps(notice, runtime_dir)?;
-    let max_id = idmap::max_inside(&maps.uid).min(idmap::max_inside(&maps.gid));
-    let (go_read, go_write) = sys::pipe().map_err(UsernsError::Spawn)?;
-    let (ready_read, ready_write) = sys::pipe().map_err(UsernsError::Spawn)?;
-    sys::inherit_on_exec(&go_read).map_err(UsernsError::Spawn)?;
-    sys::inherit_on_exec(&ready_write).map_err(UsernsError::Spawn)?;
-    use std::os::fd::AsRawFd;
-    let mut child = Command::new("/proc/self/exe")
-        .arg0("nook")
-        .args(std::env::args_os().skip(1))
-        .env(
-            ENV_SYNC,
-            format!("{},{}", go_read.as_raw_fd(), ready_write.as_raw_fd()),
-        )
-        .env(ENV_MAX_ID, max_id.to_string())
-        .spawn()
-        .map_err(UsernsError::Spawn)?;
-    drop(go_read);
-    drop(ready_write);
-    let pid = child.id() as i32;
-    sys::supervise_child_signals(pid).map_err(UsernsError::Spawn)?;
-    let mut go = std::fs::File::from(go_write);
-    let mut ready = std::fs::File::from(ready_read);
-    let mut byte = [0u8];
-    let got = ready.read(&mut byte).map_err(UsernsError::Handshake)?;
-    if got == 1 && byte[0] == READY {
-        if let Err(e) = write_maps(pid, &maps) {
-            let _ = go.write_all(&[ABORT]);
-            let _ = child.wait();
-            return Err(e);
-        }
-        go.write_all(&[GO]).map_err(UsernsError::Handshake)?;
-    }
-    drop(go);
-    let status = child.wait().map_err(UsernsError::Handshake)?;
-    Ok(status
-        .code()
-        .unwrap_or_else(|| 128 + status.signal().unwrap_or(0)))
 }
 
 fn write_maps(pid: i32, maps: &Maps) -> Result<(), UsernsError> {

@@ -49,6 +49,15 @@ pub fn fsync_dir(path: &Path) -> io::Result<()> {
     File::open(path)?.sync_all()
 }
 
+/// True when this process's uid map is the initial namespace's (0 0 4294967295), i.e. it is
+/// in no user namespace nook made.
+pub fn has_identity_id_map() -> bool {
+    match std::fs::read_to_string("/proc/self/uid_map") {
+        Ok(map) => map.split_whitespace().collect::<Vec<_>>() == ["0", "0", "4294967295"],
+        Err(_) => true,
+    }
+}
+
 /// True when this process is root of the initial user namespace (real root), as opposed to
 /// root inside a user namespace nook made.
 pub fn is_real_root() -> bool {
