@@ -299,21 +299,46 @@ fn write_maps(pid: i32, maps: &Maps) -> Result<(), UsernsError> {
         write("gid_map", format!("{}\n", maps.gid[0]))?;
         return Ok(());
     }
-    run_helper("newuidmap", pid, &maps.uid)?;
-    run_helper("newgidmap", pid, &maps.gid)
+    // Both helpers at once: each is a setuid exec costing a few milliseconds, and they
+    // touch different files.
+    let uid = start_helper("newuidmap", pid, &maps.uid)?;
+    let gid = start_helper("newgidmap", pid, &maps.gid);
+    let uid = finish_helper("newuidmap", pid, uid);
+    let gid = gid.and_then(|child| finish_helper("newgidmap", pid, child));
+    uid.and(gid)
 }
 
-fn run_helper(helper: &'static str, pid: i32, maps: &[IdMapping]) -> Result<(), UsernsError> {
-    let out = Command::new(helper)
+fn start_helper(
+    helper: &'static str,
+    pid: i32,
+    maps: &[IdMapping],
+) -> Result<std::process::Child, UsernsError> {
+    Command::new(helper)
         .arg(pid.to_string())
         .args(idmap::helper_args(maps))
-        .output()
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
         .map_err(|e| UsernsError::Helper {
             helper,
             pid,
             status: "an error".into(),
             stderr: e.to_string(),
-        })?;
+        })
+}
+
+fn finish_helper(
+    helper: &'static str,
+    pid: i32,
+    child: std::process::Child,
+) -> Result<(), UsernsError> {
+    let out = child.wait_with_output().map_err(|e| UsernsError::Helper {
+        helper,
+        pid,
+        status: "an error".into(),
+        stderr: e.to_string(),
+    })?;
     if out.status.success() {
         return Ok(());
     }
