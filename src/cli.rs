@@ -96,6 +96,11 @@ pub enum Command {
     /// Run a command in a running container
     #[command(after_help = "Examples:\n  nook exec web ps\n  nook exec -it web sh")]
     Exec(ExecArgs),
+    /// Attach your terminal to a running container (detach with Ctrl-P Ctrl-Q)
+    #[command(
+        after_help = "A container started with -t gets your keystrokes and window size; one without a terminal shows its new output until it exits.\n\nExample:\n  nook run -dit --name dev busybox sh\n  nook attach dev"
+    )]
+    Attach(AttachArgs),
     /// Rename a container
     #[command(after_help = "Example:\n  nook rename sweet_keldysh web")]
     Rename(RenameArgs),
@@ -442,6 +447,11 @@ pub struct ExecArgs {
     pub container: String,
     #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
     pub command: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct AttachArgs {
+    pub container: String,
 }
 
 #[derive(Debug, Args)]

@@ -1,6 +1,7 @@
 //! One file per verb: parse the arguments into work, call the lower modules, print. This is
 //! the only layer that writes to stdout or adds hints for the user.
 
+mod attach;
 mod completion;
 mod container;
 mod exec;
@@ -97,6 +98,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Logs(args) => logs::run(args, &ctx),
         Command::Exec(args) => exec::run(args, &ctx),
         Command::Rename(args) => rename::run(args, &ctx),
+        Command::Attach(args) => attach::run(args, &ctx),
         Command::Container(command) => container::run(command, &ctx),
         Command::Monitor(args) => {
             // Started into a fresh user namespace (the child's side of the handshake), or

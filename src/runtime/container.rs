@@ -273,7 +273,14 @@ fn start_and_wait(
     // them. The relay ends when the container's side of the streams closes, which happens
     // at the latest when PID 1 exits (the kernel then kills the whole PID namespace).
     let log = LogWriter::open(&dir.join("ctr.log"))?;
-    relay_output(io_plan, master, log, mode.foreground, config.interactive);
+    relay_output(
+        io_plan,
+        master,
+        log,
+        mode.foreground,
+        config.interactive,
+        &dir,
+    );
     let status = wait_for(child)?;
     // The root file system is mounted in this (the monitor's) mount namespace; let go of it
     // so the container's directory can be removed and fuse-overlayfs can exit.
@@ -312,6 +319,7 @@ fn relay_output(
     mut log: LogWriter,
     foreground: bool,
     interactive: bool,
+    dir: &Path,
 ) {
     match plan {
         StdioPlan::Tty { .. } => {
@@ -332,7 +340,15 @@ fn relay_output(
                     );
                 }
             } else {
-                let _ = relay_tty_to_log(master, &mut log);
+                // Detached: the log, and whoever runs `nook attach`.
+                match crate::runtime::attach::listen(dir) {
+                    Ok(listener) => {
+                        let _ = crate::runtime::attach::serve(master, &mut log, listener);
+                    }
+                    Err(_) => {
+                        let _ = relay_tty_to_log(master, &mut log);
+                    }
+                }
             }
         }
         StdioPlan::Pipes { out, err } => {

@@ -539,3 +539,77 @@ fn rm_force_and_stop_reach_a_container_running_as_a_non_root_user() {
     assert_success(&ctx.nook(&["rm", "-f", "app1"]));
     assert_eq!(assert_success(&ctx.nook(&["ps", "-aq"])), "");
 }
+
+/// Runs `nook ARGS` under `script`, so it has a real terminal, typing each of `input` in
+/// turn (a pause between them: what arrives before nook puts the terminal in raw mode is
+/// cooked by the line discipline, which would swallow Ctrl-Q as flow control).
+fn on_a_terminal(ctx: &TestContext, args: &str, input: &[&[u8]]) -> std::process::Output {
+    use std::io::Write;
+    let nook = crate::harness::context::nook_bin().display().to_string();
+    let mut child = ctx
+        .command_as_user("/usr/bin/script")
+        .args(["-qec", &format!("{nook} {args}"), "/dev/null"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    for chunk in input {
+        std::thread::sleep(Duration::from_millis(700));
+        let _ = stdin.write_all(chunk);
+    }
+    // Keep stdin open a moment: `script` ends its session at end of input.
+    std::thread::sleep(Duration::from_millis(1000));
+    drop(stdin);
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn attach_to_a_detached_terminal_and_detach_again() {
+    let (ctx, image) = ctx_with_busybox();
+    assert_success(&run(&ctx, &["-dit", "--name", "dev", &image, "sh"]));
+    // Detach keys leave it running.
+    let out = on_a_terminal(
+        &ctx,
+        "attach dev",
+        &[b"echo first-$((20+1))\n", b"\x10\x11"],
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("first-21"), "{text}");
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    let status = assert_success(&ctx.nook(&["ps", "--format", "{{.Status}}"]));
+    assert!(status.starts_with("Up"), "{status}");
+    // Exiting the shell ends the container; attach returns its status.
+    let out = on_a_terminal(&ctx, "attach dev", &[b"echo second; exit 5\n"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("second"), "{text}");
+    assert_eq!(out.status.code(), Some(5), "{text}");
+    let logs = assert_success(&ctx.nook(&["logs", "dev"]));
+    assert!(
+        logs.contains("first-21") && logs.contains("second"),
+        "{logs}"
+    );
+}
+
+#[test]
+fn attach_without_a_terminal_follows_the_output() {
+    let (ctx, image) = ctx_with_busybox();
+    assert_success(&run(
+        &ctx,
+        &[
+            "-d",
+            "--name",
+            "quiet",
+            &image,
+            "sh",
+            "-c",
+            "sleep 1; echo late; exit 3",
+        ],
+    ));
+    let out = ctx.nook(&["attach", "quiet"]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "late\n");
+    assert_eq!(out.status.code(), Some(3));
+    let err = assert_failure(&ctx.nook(&["attach", "quiet"]), 125);
+    assert_one_error_line(&err, "not running");
+}
