@@ -332,11 +332,18 @@ fn relay_output(
                     .flatten();
                 let stdout = io::stdout().as_fd().try_clone_to_owned();
                 if let Ok(stdout) = stdout {
-                    let _ = tty::relay(
+                    // The user's terminal in raw mode while attached, restored however the
+                    // relay ends.
+                    let _raw = tty::RawModeGuard::enable(io::stdin().as_fd())
+                        .ok()
+                        .flatten();
+                    let _ = tty::relay_logged(
                         &master,
                         stdin.as_ref().map(|f| f.as_fd()),
                         stdout.as_fd(),
                         Some(io::stdin().as_fd()),
+                        &std::sync::atomic::AtomicBool::new(false),
+                        Some(&mut log),
                     );
                 }
             } else {

@@ -156,6 +156,19 @@ pub fn relay_until(
     winsize_from: Option<BorrowedFd<'_>>,
     stop: &AtomicBool,
 ) -> io::Result<()> {
+    relay_logged(master, stdin, stdout, winsize_from, stop, None)
+}
+
+/// [`relay_until`] that also writes everything the container prints to `log` (a container
+/// run in the foreground with `-t` keeps its log, as with Docker).
+pub fn relay_logged(
+    master: &OwnedFd,
+    stdin: Option<BorrowedFd<'_>>,
+    stdout: BorrowedFd<'_>,
+    winsize_from: Option<BorrowedFd<'_>>,
+    stop: &AtomicBool,
+    mut log: Option<&mut LogWriter>,
+) -> io::Result<()> {
     let winch = match winsize_from {
         Some(from) => {
             let notifier = sys::sigwinch_notifier()?;
@@ -207,7 +220,13 @@ pub fn relay_until(
         if master_ready.intersects(PollFlags::POLLIN | PollFlags::POLLHUP | PollFlags::POLLERR) {
             match nix::unistd::read(master.as_raw_fd(), &mut buf) {
                 Ok(0) | Err(Errno::EIO) => return Ok(()),
-                Ok(n) => write_all_fd(stdout, &buf[..n])?,
+                Ok(n) => {
+                    if let Some(log) = log.as_deref_mut() {
+                        // The log must not stop the relay; its errors surface elsewhere.
+                        let _ = log.write(crate::store::logs::Stream::Stdout, &buf[..n]);
+                    }
+                    write_all_fd(stdout, &buf[..n])?;
+                }
                 Err(Errno::EAGAIN | Errno::EINTR) => {}
                 Err(e) => return Err(e.into()),
             }

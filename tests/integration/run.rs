@@ -471,7 +471,7 @@ fn a_pseudo_terminal_with_dash_it() {
     let (ctx, image) = ctx_with_busybox();
     // `script` gives nook a real terminal; the container sees one too.
     let nook = crate::harness::context::nook_bin().display().to_string();
-    let command = format!("{nook} run --rm -it {image} sh -c 'tty; stty size; exit 4'");
+    let command = format!("{nook} run --name term -it {image} sh -c 'tty; stty size; exit 4'");
     let out = ctx
         .command_as_user("/usr/bin/script")
         .args(["-qec", &command, "/dev/null"])
@@ -481,6 +481,9 @@ fn a_pseudo_terminal_with_dash_it() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("/dev/pts/0"), "{text}");
     assert_eq!(out.status.code(), Some(4), "{text}");
+    // What it printed on the terminal is in its log too.
+    let logs = assert_success(&ctx.nook(&["logs", "term"]));
+    assert!(logs.contains("/dev/pts/0"), "{logs}");
 }
 
 #[test]
@@ -612,4 +615,14 @@ fn attach_without_a_terminal_follows_the_output() {
     assert_eq!(out.status.code(), Some(3));
     let err = assert_failure(&ctx.nook(&["attach", "quiet"]), 125);
     assert_one_error_line(&err, "not running");
+}
+
+#[test]
+fn run_it_passes_keystrokes_and_returns_the_shells_status() {
+    let (ctx, image) = ctx_with_busybox();
+    let args = format!("run --rm -it {image} sh");
+    let out = on_a_terminal(&ctx, &args, &[b"echo typed-$((1+2)); exit 6\n"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("typed-3"), "{text}");
+    assert_eq!(out.status.code(), Some(6), "{text}");
 }
