@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Result, bail};
 
-use super::{Ctx, print_out};
+use super::Ctx;
 use crate::cli::{KillArgs, StartArgs, StopArgs};
 use crate::store::Store;
 use crate::store::containers::{self, ContainerRecord, ContainerState, Status};
@@ -25,32 +25,12 @@ pub fn start(args: StartArgs, ctx: &Ctx) -> Result<i32> {
         }
         return super::run::launch(ctx, &record.id, true, false, false);
     }
-    let mut failed = false;
-    for input in &args.containers {
-        let result = store
-            .find_container(input)
-            .map_err(anyhow::Error::from)
-            .and_then(|record| {
-                if observe(&store, &record)?.status != Status::Running {
-                    super::run::launch(ctx, &record.id, false, false, false)?;
-                }
-                Ok(())
-            });
-        match result {
-            Ok(()) => print_out(&format!("{input}\n"))?,
-            Err(e) => {
-                eprintln!(
-                    "{}",
-                    crate::error::render(&e.context(format!("cannot start container {input}")))
-                );
-                failed = true;
-            }
+    each(&args.containers, "start", |input| {
+        let record = store.find_container(input)?;
+        if observe(&store, &record)?.status != Status::Running {
+            super::run::launch(ctx, &record.id, false, false, false)?;
         }
-    }
-    Ok(if failed {
-        crate::error::EXIT_NOOK_ERROR
-    } else {
-        0
+        Ok(())
     })
 }
 
@@ -89,26 +69,12 @@ pub fn kill(args: KillArgs, ctx: &Ctx) -> Result<i32> {
     })
 }
 
-/// Runs `action` for every input, printing each that succeeded (as Docker does) and one
-/// error line for each that failed.
+/// [`super::for_each_input`] for verbs that print the name given.
 fn each(inputs: &[String], verb: &str, mut action: impl FnMut(&str) -> Result<()>) -> Result<i32> {
-    let mut failed = false;
-    for input in inputs {
-        match action(input) {
-            Ok(()) => print_out(&format!("{input}\n"))?,
-            Err(e) => {
-                eprintln!(
-                    "{}",
-                    crate::error::render(&e.context(format!("cannot {verb} container {input}")))
-                );
-                failed = true;
-            }
-        }
-    }
-    Ok(if failed {
-        crate::error::EXIT_NOOK_ERROR
-    } else {
-        0
+    super::for_each_input(inputs, |input| {
+        action(input)
+            .map(|()| input.to_string())
+            .map_err(|e| e.context(format!("cannot {verb} container {input}")))
     })
 }
 

@@ -251,6 +251,30 @@ pub fn show_id(id: &Digest, no_trunc: bool) -> String {
     }
 }
 
+/// Runs `action` for each named object, printing what it returns on success (Docker prints
+/// the name given, or an exit code) and one error line for each failure; exit status 125 if
+/// any failed, as Docker's.
+pub fn for_each_input(
+    inputs: &[String],
+    mut action: impl FnMut(&str) -> Result<String>,
+) -> Result<i32> {
+    let mut failed = false;
+    for input in inputs {
+        match action(input) {
+            Ok(line) => print_out(&format!("{line}\n"))?,
+            Err(e) => {
+                eprintln!("{}", crate::error::render(&e));
+                failed = true;
+            }
+        }
+    }
+    Ok(if failed {
+        crate::error::EXIT_NOOK_ERROR
+    } else {
+        0
+    })
+}
+
 /// Writes to stdout, turning a closed pipe into a clean exit upstream.
 pub fn print_out(text: &str) -> Result<()> {
     use std::io::Write;

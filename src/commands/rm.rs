@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Result, anyhow, bail};
 
-use super::{Ctx, print_out};
+use super::Ctx;
 use crate::cli::RmArgs;
 use crate::runtime::userns;
 use crate::store::Store;
@@ -29,20 +29,8 @@ pub fn run(args: RmArgs, ctx: &Ctx) -> Result<i32> {
     // delete it.
     userns::enter(&ctx.paths.runtime, &|m| eprintln!("{m}"))?;
     let store = ctx.store()?;
-    let mut failed = 0;
-    for input in &args.containers {
-        match remove_one(&store, input, args.force) {
-            Ok(()) => print_out(&format!("{input}\n"))?,
-            Err(e) => {
-                eprintln!("{}", crate::error::render(&e));
-                failed += 1;
-            }
-        }
-    }
-    Ok(if failed > 0 {
-        crate::error::EXIT_NOOK_ERROR
-    } else {
-        0
+    super::for_each_input(&args.containers, |input| {
+        remove_one(&store, input, args.force).map(|()| input.to_string())
     })
 }
 

@@ -3,7 +3,6 @@
 
 use std::collections::BTreeMap;
 use std::os::unix::process::CommandExt;
-use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 use chrono::Utc;
@@ -248,9 +247,6 @@ impl ParsedOptions {
             Some(other) => bail!(
                 "--network {other} is not available yet: containers get only a loopback interface (--network none)"
             ),
-        }
-        if args.detach && args.rm && args.interactive && args.tty {
-            // Accepted by Docker; nothing special.
         }
         if let Some(name) = &args.name {
             let n = name.trim_start_matches('/');
@@ -545,6 +541,3 @@ fn build_config(
         network: "none".to_string(),
     })
 }
-
-#[allow(dead_code)]
-fn _unused(_: PathBuf) {}

@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 
-use super::{Ctx, print_out};
+use super::Ctx;
 use crate::cli::ContainersArgs;
 use crate::store::Store;
 use crate::store::containers::{ContainerState, Status, observed_state, process_alive};
@@ -13,20 +13,8 @@ const POLL: Duration = Duration::from_millis(50);
 
 pub fn run(args: ContainersArgs, ctx: &Ctx) -> Result<i32> {
     let store = ctx.store()?;
-    let mut failed = 0;
-    for input in &args.containers {
-        match wait_one(&store, input) {
-            Ok(code) => print_out(&format!("{code}\n"))?,
-            Err(e) => {
-                eprintln!("{}", crate::error::render(&e));
-                failed += 1;
-            }
-        }
-    }
-    Ok(if failed > 0 {
-        crate::error::EXIT_NOOK_ERROR
-    } else {
-        0
+    super::for_each_input(&args.containers, |input| {
+        wait_one(&store, input).map(|code| code.to_string())
     })
 }
 
