@@ -473,8 +473,8 @@ fn a_pseudo_terminal_with_dash_it() {
     let nook = crate::harness::context::nook_bin().display().to_string();
     let command = format!("{nook} run --name term -it {image} sh -c 'tty; stty size; exit 4'");
     let out = ctx
-        .command_as_user("/usr/bin/script")
-        .args(["-qec", &command, "/dev/null"])
+        .command_as_user("/usr/bin/timeout")
+        .args(["60", "/usr/bin/script", "-qec", &command, "/dev/null"])
         .stdin(std::process::Stdio::null())
         .output()
         .unwrap();
@@ -550,8 +550,15 @@ fn on_a_terminal(ctx: &TestContext, args: &str, input: &[&[u8]]) -> std::process
     use std::io::Write;
     let nook = crate::harness::context::nook_bin().display().to_string();
     let mut child = ctx
-        .command_as_user("/usr/bin/script")
-        .args(["-qec", &format!("{nook} {args}"), "/dev/null"])
+        // A bound, so a lost keystroke fails the test instead of hanging the suite.
+        .command_as_user("/usr/bin/timeout")
+        .args([
+            "60",
+            "/usr/bin/script",
+            "-qec",
+            &format!("{nook} {args}"),
+            "/dev/null",
+        ])
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
@@ -559,7 +566,7 @@ fn on_a_terminal(ctx: &TestContext, args: &str, input: &[&[u8]]) -> std::process
         .unwrap();
     let mut stdin = child.stdin.take().unwrap();
     for chunk in input {
-        std::thread::sleep(Duration::from_millis(700));
+        std::thread::sleep(Duration::from_millis(1200));
         let _ = stdin.write_all(chunk);
     }
     // Keep stdin open a moment: `script` ends its session at end of input.
