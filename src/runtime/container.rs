@@ -132,6 +132,10 @@ fn start_and_wait(
         target: merged.clone(),
     };
     mounts::setup_rootfs(&rootfs)?;
+    // Let go of the root file system however this function ends: it is mounted in this (the
+    // monitor's) mount namespace, and a fuse-overlayfs daemon in it would otherwise keep the
+    // namespace, and itself, alive after the monitor exits.
+    let _unmount = Unmount(merged.clone());
     let etc_files = write_etc_files(&dir, config)?;
     let container_mounts = ContainerMounts {
         rootfs: merged.clone(),
@@ -282,9 +286,8 @@ fn start_and_wait(
         &dir,
     );
     let status = wait_for(child)?;
-    // The root file system is mounted in this (the monitor's) mount namespace; let go of it
-    // so the container's directory can be removed and fuse-overlayfs can exit.
-    let _ = nix::mount::umount2(&merged, nix::mount::MntFlags::MNT_DETACH);
+    // Before the container's directory can be removed (--rm).
+    drop(_unmount);
 
     store.update_container_state(&record.id, |s| {
         s.status = Status::Exited;
@@ -296,6 +299,15 @@ fn start_and_wait(
         store.remove_container(&record.id)?;
     }
     Ok(status)
+}
+
+/// Detaches a mount when dropped.
+struct Unmount(PathBuf);
+
+impl Drop for Unmount {
+    fn drop(&mut self) {
+        let _ = nix::mount::umount2(&self.0, nix::mount::MntFlags::MNT_DETACH);
+    }
 }
 
 enum StdioPlan {

@@ -633,3 +633,44 @@ fn run_it_passes_keystrokes_and_returns_the_shells_status() {
     assert!(text.contains("typed-3"), "{text}");
     assert_eq!(out.status.code(), Some(6), "{text}");
 }
+
+/// fuse-overlayfs daemons whose command line names this context's store.
+fn fuse_daemons(ctx: &TestContext) -> usize {
+    let store = ctx.data.display().to_string();
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
+        .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
+        .filter(|c| c.starts_with("fuse-overlayfs") && c.contains(&store))
+        .count()
+}
+
+#[test]
+fn fuse_overlayfs_daemons_end_with_their_container_even_when_it_fails_to_start() {
+    let (ctx, image) = ctx_with_busybox();
+    assert_success(&run(
+        &ctx,
+        &["--rm", "--storage-driver", "fuse-overlayfs", &image, "true"],
+    ));
+    assert_failure(
+        &run(
+            &ctx,
+            &[
+                "--storage-driver",
+                "fuse-overlayfs",
+                &image,
+                "no-such-command",
+            ],
+        ),
+        127,
+    );
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while fuse_daemons(&ctx) > 0 {
+        assert!(
+            Instant::now() < deadline,
+            "a fuse-overlayfs daemon outlived its container"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
