@@ -31,7 +31,6 @@ pub enum Command {
     Pull(PullArgs),
     /// List images
     #[command(
-        visible_alias = "ls",
         after_help = "Examples:\n  nook images\n  nook images -q\n  nook images --format '{{.Repository}}:{{.Tag}}'"
     )]
     Images(ImagesArgs),
