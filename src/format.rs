@@ -102,6 +102,26 @@ pub fn field_table(headers: &[(&str, &str)], keys: &[&str], rows: &[Value]) -> S
     self::table(&table)
 }
 
+/// What a listing command (`images`, `history`, `ps`) prints: only the `ID` of each row
+/// with `-q`, the rows through a `--format` template, or the default table of `keys`.
+pub fn listing(
+    rows: &[Value],
+    quiet: bool,
+    template: Option<&Template>,
+    headers: &[(&str, &str)],
+    keys: &[&str],
+) -> String {
+    if quiet {
+        rows.iter()
+            .map(|r| format!("{}\n", r["ID"].as_str().unwrap_or_default()))
+            .collect()
+    } else if let Some(t) = template {
+        t.render_all(rows, headers)
+    } else {
+        field_table(headers, keys, rows)
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum TemplateError {
     #[error("invalid --format template `{template}`: {reason}")]

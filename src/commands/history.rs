@@ -75,16 +75,8 @@ pub fn run(args: HistoryArgs, ctx: &Ctx) -> Result<i32> {
     if let Some(top) = rows.first_mut() {
         top["ID"] = Value::String(show_id(&image.id, args.no_trunc));
     }
-    let out = if args.quiet {
-        rows.iter()
-            .map(|r| format!("{}\n", r["ID"].as_str().unwrap_or_default()))
-            .collect()
-    } else if let Some(t) = template {
-        t.render_all(&rows, HEADERS)
-    } else {
-        let keys = ["ID", "CreatedSince", "CreatedBy", "Size", "Comment"];
-        format::field_table(HEADERS, &keys, &rows)
-    };
+    let keys = ["ID", "CreatedSince", "CreatedBy", "Size", "Comment"];
+    let out = format::listing(&rows, args.quiet, template.as_ref(), HEADERS, &keys);
     print_out(&out)?;
     Ok(0)
 }

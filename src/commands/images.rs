@@ -67,20 +67,12 @@ pub fn run(args: ImagesArgs, ctx: &Ctx) -> Result<i32> {
         }
     }
 
-    let out = if args.quiet {
-        rows.iter()
-            .map(|r| format!("{}\n", r["ID"].as_str().unwrap_or_default()))
-            .collect()
-    } else if let Some(t) = template {
-        t.render_all(&rows, HEADERS)
-    } else {
-        let mut keys = vec!["Repository", "Tag"];
-        if args.digests {
-            keys.push("Digest");
-        }
-        keys.extend(["ID", "CreatedSince", "Size"]);
-        format::field_table(HEADERS, &keys, &rows)
-    };
+    let mut keys = vec!["Repository", "Tag"];
+    if args.digests {
+        keys.push("Digest");
+    }
+    keys.extend(["ID", "CreatedSince", "Size"]);
+    let out = format::listing(&rows, args.quiet, template.as_ref(), HEADERS, &keys);
     print_out(&out)?;
     Ok(0)
 }

@@ -153,27 +153,19 @@ pub fn run(args: PsArgs, ctx: &Ctx) -> Result<i32> {
         rows.push(row);
     }
 
-    let out = if args.quiet {
-        rows.iter()
-            .map(|r| format!("{}\n", r["ID"].as_str().unwrap_or_default()))
-            .collect()
-    } else if let Some(t) = template {
-        t.render_all(&rows, HEADERS)
-    } else {
-        let mut keys = vec![
-            "ID",
-            "Image",
-            "Command",
-            "RunningFor",
-            "Status",
-            "Ports",
-            "Names",
-        ];
-        if args.size {
-            keys.push("Size");
-        }
-        format::field_table(HEADERS, &keys, &rows)
-    };
+    let mut keys = vec![
+        "ID",
+        "Image",
+        "Command",
+        "RunningFor",
+        "Status",
+        "Ports",
+        "Names",
+    ];
+    if args.size {
+        keys.push("Size");
+    }
+    let out = format::listing(&rows, args.quiet, template.as_ref(), HEADERS, &keys);
     print_out(&out)?;
     Ok(0)
 }
