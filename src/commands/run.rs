@@ -2,7 +2,10 @@
 //! record, then (for `run`) the monitor started in the foreground or detached.
 
 use std::collections::BTreeMap;
+use std::ffi::OsString;
+use std::os::fd::AsRawFd;
 use std::os::unix::process::CommandExt;
+use std::process::Stdio;
 
 use anyhow::{Context, Result, bail};
 use chrono::Utc;
@@ -34,9 +37,12 @@ pub fn run(args: RunArgs, ctx: &Ctx) -> Result<i32> {
     launch(ctx, &record.id, !args.detach, true, args.detach)
 }
 
-/// Starts a container's monitor, from the host side (in a new user namespace) or from
-/// inside nook's user namespace (by exec or spawn). Foreground: returns the container's
-/// exit status. Detached: returns once it runs, printing its ID when `print_id`.
+/// Starts a container's monitor, from the host side (in a new user namespace of its own) or
+/// from inside nook's user namespace (where a foreground monitor replaces this process: it
+/// must start single-threaded to unshare namespaces, and this one may have pulled with
+/// threads). Foreground: the caller's standard streams become the container's, and the
+/// container's exit status is returned. Detached: returns once the container runs (or with
+/// its start error), printing its ID when `print_id`.
 pub fn launch(
     ctx: &Ctx,
     id: &str,
@@ -44,40 +50,53 @@ pub fn launch(
     remove_on_failure: bool,
     print_id: bool,
 ) -> Result<i32> {
-    if userns::inside()?.is_some() {
-        if foreground {
-            return exec_foreground_monitor(ctx, id, remove_on_failure);
-        }
-        start_detached(ctx, id, remove_on_failure)?;
-    } else {
-        let mut args: Vec<std::ffi::OsString> = vec![
-            "--root".into(),
-            ctx.paths.data.clone().into(),
-            "__monitor".into(),
-            id.into(),
-        ];
-        if remove_on_failure {
-            args.push("--remove-on-failure".into());
-        }
-        if foreground {
-            args.push("--foreground".into());
-            return Ok(
-                userns::spawn(&ctx.paths.runtime, &|m| eprintln!("{m}"), args, false)?.wait()?,
-            );
-        }
-        let (read, write) = crate::sys::pipe()?;
-        crate::sys::inherit_on_exec(&write)?;
-        use std::os::fd::AsRawFd;
-        args.push("--notify-fd".into());
-        args.push(write.as_raw_fd().to_string().into());
-        let monitor = userns::spawn(&ctx.paths.runtime, &|m| eprintln!("{m}"), args, true)?;
-        drop(write);
-        let started = crate::runtime::container::read_notification(std::fs::File::from(read));
-        if started.is_err() {
-            let _ = monitor.wait();
-        }
-        started?;
+    let inside = userns::inside()?.is_some();
+    let mut args: Vec<OsString> = vec![
+        "--root".into(),
+        ctx.paths.data.clone().into(),
+        "__monitor".into(),
+        id.into(),
+    ];
+    if remove_on_failure {
+        args.push("--remove-on-failure".into());
     }
+    let notice = |m: &str| eprintln!("{m}");
+    if foreground {
+        args.push("--foreground".into());
+        if inside {
+            let err = std::process::Command::new("/proc/self/exe")
+                .arg0("nook")
+                .args(&args)
+                .exec();
+            return Err(err).context("cannot start the container's monitor");
+        }
+        return Ok(userns::spawn(&ctx.paths.runtime, &notice, args, false)?.wait()?);
+    }
+    let (read, write) = crate::sys::pipe()?;
+    crate::sys::inherit_on_exec(&write)?;
+    args.push("--notify-fd".into());
+    args.push(write.as_raw_fd().to_string().into());
+    // The monitor outlives this command by design; it is only waited for when it failed.
+    let reap: Box<dyn FnOnce()> = if inside {
+        let mut child = std::process::Command::new("/proc/self/exe")
+            .arg0("nook")
+            .args(&args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("cannot start the container's monitor")?;
+        Box::new(move || drop(child.wait()))
+    } else {
+        let monitor = userns::spawn(&ctx.paths.runtime, &notice, args, true)?;
+        Box::new(move || drop(monitor.wait()))
+    };
+    drop(write);
+    let started = crate::runtime::container::read_notification(std::fs::File::from(read));
+    if started.is_err() {
+        reap();
+    }
+    started?;
     if print_id {
         print_out(&format!("{id}\n"))?;
     }
@@ -88,56 +107,6 @@ pub fn create(args: RunArgs, ctx: &Ctx) -> Result<i32> {
     let (_, record) = create_record(&args, ctx)?;
     print_out(&format!("{}\n", record.id))?;
     Ok(0)
-}
-
-/// Replaces this process (already inside nook's user namespace, possibly multi-threaded
-/// after a pull) by the monitor, which must start single-threaded to unshare namespaces. The
-/// caller's standard streams become the container's.
-pub fn exec_foreground_monitor(ctx: &Ctx, id: &str, remove_on_failure: bool) -> Result<i32> {
-    let mut cmd = monitor_command(ctx, id);
-    cmd.arg("--foreground");
-    if remove_on_failure {
-        cmd.arg("--remove-on-failure");
-    }
-    let err = cmd.exec();
-    Err(err).context("cannot start the container's monitor")
-}
-
-/// Starts a monitor in its own session and waits until the container's process runs (or
-/// failed to start, whose error is returned).
-pub fn start_detached(ctx: &Ctx, id: &str, remove_on_failure: bool) -> Result<()> {
-    let (read, write) = crate::sys::pipe()?;
-    crate::sys::inherit_on_exec(&write)?;
-    use std::os::fd::AsRawFd;
-    let mut cmd = monitor_command(ctx, id);
-    cmd.arg("--notify-fd").arg(write.as_raw_fd().to_string());
-    if remove_on_failure {
-        cmd.arg("--remove-on-failure");
-    }
-    let mut child = cmd
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .context("cannot start the container's monitor")?;
-    drop(write);
-    let result = crate::runtime::container::read_notification(std::fs::File::from(read));
-    if result.is_err() {
-        let _ = child.wait();
-    }
-    // A running monitor is left to itself: it outlives this command by design.
-    std::mem::forget(child);
-    result
-}
-
-fn monitor_command(ctx: &Ctx, id: &str) -> std::process::Command {
-    let mut cmd = std::process::Command::new("/proc/self/exe");
-    cmd.arg0("nook")
-        .arg("--root")
-        .arg(&ctx.paths.data)
-        .arg("__monitor")
-        .arg(id);
-    cmd
 }
 
 /// Enters nook's user namespace, finds or pulls the image, and stores the new container.
