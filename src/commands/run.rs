@@ -22,10 +22,11 @@ use crate::store::containers::{self, ContainerConfig, ContainerRecord, MountSpec
 use crate::store::images::ImageRecord;
 
 pub fn run(args: RunArgs, ctx: &Ctx) -> Result<i32> {
+    // Validate what needs no store before anything is written.
+    let parsed = ParsedOptions::parse(&args)?;
     // The fast path: with the image at hand, the record is written from the host side and
     // the only process that enters a user namespace is the container's monitor itself.
     if args.pull != PullPolicy::Always && userns::inside()?.is_none() {
-        let parsed = ParsedOptions::parse(&args)?;
         let store = ctx.store()?;
         let config = ctx.registries()?;
         if let Ok((image, _)) = find_image(&store.images()?, &args.image, &config) {
@@ -33,7 +34,7 @@ pub fn run(args: RunArgs, ctx: &Ctx) -> Result<i32> {
             return launch(ctx, &record.id, !args.detach, true, args.detach);
         }
     }
-    let (_, record) = create_record(&args, ctx)?;
+    let record = create_record(&args, &parsed, ctx)?;
     launch(ctx, &record.id, !args.detach, true, args.detach)
 }
 
@@ -104,20 +105,18 @@ pub fn launch(
 }
 
 pub fn create(args: RunArgs, ctx: &Ctx) -> Result<i32> {
-    let (_, record) = create_record(&args, ctx)?;
+    let parsed = ParsedOptions::parse(&args)?;
+    let record = create_record(&args, &parsed, ctx)?;
     print_out(&format!("{}\n", record.id))?;
     Ok(0)
 }
 
 /// Enters nook's user namespace, finds or pulls the image, and stores the new container.
-fn create_record(args: &RunArgs, ctx: &Ctx) -> Result<(Store, ContainerRecord)> {
-    // Validate what needs no store before anything is written.
-    let parsed = ParsedOptions::parse(args)?;
+fn create_record(args: &RunArgs, parsed: &ParsedOptions, ctx: &Ctx) -> Result<ContainerRecord> {
     let ns = userns::enter(&ctx.paths.runtime, &|m| eprintln!("{m}"))?;
     let store = ctx.store()?;
     let image = obtain_image(args, ctx, &store, ns)?;
-    let record = create_from_image(args, &parsed, &store, &image)?;
-    Ok((store, record))
+    create_from_image(args, parsed, &store, &image)
 }
 
 /// Merges the image's config and the options into a new container record and stores it.
