@@ -129,6 +129,9 @@ pub struct PullArgs {
     /// Require HTTPS with verified certificates (true), or allow plain HTTP and unverified TLS (false)
     #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
     pub tls_verify: Option<bool>,
+    /// For `run`: everything on stderr, stdout is the container's
+    #[arg(long, hide = true)]
+    pub for_run: bool,
 }
 
 #[derive(Debug, Args)]
@@ -283,7 +286,7 @@ pub struct RunArgs {
     /// Mount the container's root file system read-only
     #[arg(long)]
     pub read_only: bool,
-    /// User namespace mode: keep-id maps your own uid and gid into the container
+    /// User namespace mode: keep-id runs the container as your own uid and gid, mapped to themselves (needs fuse-overlayfs)
     #[arg(long, value_name = "MODE")]
     pub userns: Option<String>,
     /// When to pull the image: missing, always or never

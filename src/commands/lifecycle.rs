@@ -23,12 +23,12 @@ pub fn start(args: StartArgs, ctx: &Ctx) -> Result<i32> {
         if observe(&store, &record)?.status == Status::Running {
             bail!("container {} is already running", args.containers[0]);
         }
-        return super::run::launch(ctx, &record.id, true, false, false);
+        return super::run::launch(ctx, &record, true, false, false);
     }
     each(&args.containers, "start", |input| {
         let record = store.find_container(input)?;
         if observe(&store, &record)?.status != Status::Running {
-            super::run::launch(ctx, &record.id, false, false, false)?;
+            super::run::launch(ctx, &record, false, false, false)?;
         }
         Ok(())
     })
@@ -52,7 +52,7 @@ pub fn restart(args: StopArgs, ctx: &Ctx) -> Result<i32> {
     }
     each(&args.containers, "restart", |input| {
         let record = store.find_container(input)?;
-        super::run::launch(ctx, &record.id, false, false, false).map(drop)
+        super::run::launch(ctx, &record, false, false, false).map(drop)
     })
 }
 

@@ -61,7 +61,9 @@ pub fn run(args: PullArgs, ctx: &Ctx) -> Result<i32> {
             },
             args.image
         ));
-        print_out(&format!("{}\n", pulled.name))?;
+        if !args.for_run {
+            print_out(&format!("{}\n", pulled.name))?;
+        }
     }
     Ok(0)
 }

@@ -16,7 +16,7 @@ use crate::cli::{PullPolicy, RunArgs};
 use crate::image::manifest::PlatformSpec;
 use crate::image::reference::Reference;
 use crate::runtime::mounts::Driver;
-use crate::runtime::userns::{self, Namespace};
+use crate::runtime::userns::{self, IdLayout, Namespace};
 use crate::store::Store;
 use crate::store::containers::{self, ContainerConfig, ContainerRecord, MountSpec};
 use crate::store::images::ImageRecord;
@@ -24,18 +24,60 @@ use crate::store::images::ImageRecord;
 pub fn run(args: RunArgs, ctx: &Ctx) -> Result<i32> {
     // Validate what needs no store before anything is written.
     let parsed = ParsedOptions::parse(&args)?;
-    // The fast path: with the image at hand, the record is written from the host side and
-    // the only process that enters a user namespace is the container's monitor itself.
-    if args.pull != PullPolicy::Always && userns::inside()?.is_none() {
+    if userns::inside()?.is_none() {
+        // The record is written from the host side, and the container's monitor enters a
+        // user namespace of its own, laid out as its options ask (keep-id). A missing image
+        // is first pulled by a child in nook's namespace.
         let store = ctx.store()?;
-        let config = ctx.registries()?;
-        if let Ok((image, _)) = find_image(&store.images()?, &args.image, &config) {
-            let record = create_from_image(&args, &parsed, &store, &image)?;
-            return launch(ctx, &record.id, !args.detach, true, args.detach);
-        }
+        let image = match image_for_run(&args, ctx, &store)? {
+            Ok(image) => image,
+            Err(pull_status) => return Ok(pull_status),
+        };
+        let record = create_from_image(&args, &parsed, &store, &image)?;
+        return launch(ctx, &record, !args.detach, true, args.detach);
     }
+    // Real root: no user namespace to make.
     let record = create_record(&args, &parsed, ctx)?;
-    launch(ctx, &record.id, !args.detach, true, args.detach)
+    launch(ctx, &record, !args.detach, true, args.detach)
+}
+
+/// The image `run` uses, pulled first when it is missing or `--pull=always` says so; or the
+/// exit status of a pull that failed (it has printed why).
+fn image_for_run(
+    args: &RunArgs,
+    ctx: &Ctx,
+    store: &Store,
+) -> Result<std::result::Result<ImageRecord, i32>> {
+    let config = ctx.registries()?;
+    let local = || find_image(&store.images()?, &args.image, &config).map(|(i, _)| i);
+    match args.pull {
+        PullPolicy::Never => return local().map(Ok).with_context(|| never_pulls(&args.image)),
+        PullPolicy::Missing => {
+            if let Ok(image) = local() {
+                return Ok(Ok(image));
+            }
+            eprintln!("Unable to find image '{}' locally", args.image);
+        }
+        PullPolicy::Always => {}
+    }
+    let pull: Vec<OsString> = vec![
+        "--root".into(),
+        ctx.paths.data.clone().into(),
+        "pull".into(),
+        "--for-run".into(),
+        args.image.clone().into(),
+    ];
+    let notice = |m: &str| eprintln!("{m}");
+    let status =
+        userns::spawn(&ctx.paths.runtime, &notice, pull, IdLayout::Standard, false)?.wait()?;
+    if status != 0 {
+        return Ok(Err(status));
+    }
+    local().map(Ok)
+}
+
+fn never_pulls(image: &str) -> String {
+    format!("image `{image}` is not in the store and --pull=never forbids pulling it")
 }
 
 /// Starts a container's monitor, from the host side (in a new user namespace of its own) or
@@ -46,11 +88,17 @@ pub fn run(args: RunArgs, ctx: &Ctx) -> Result<i32> {
 /// its start error), printing its ID when `print_id`.
 pub fn launch(
     ctx: &Ctx,
-    id: &str,
+    record: &ContainerRecord,
     foreground: bool,
     remove_on_failure: bool,
     print_id: bool,
 ) -> Result<i32> {
+    let id = record.id.as_str();
+    let layout = if record.config.keep_id {
+        IdLayout::KeepId
+    } else {
+        IdLayout::Standard
+    };
     let inside = userns::inside()?.is_some();
     let mut args: Vec<OsString> = vec![
         "--root".into(),
@@ -71,7 +119,7 @@ pub fn launch(
                 .exec();
             return Err(err).context("cannot start the container's monitor");
         }
-        return Ok(userns::spawn(&ctx.paths.runtime, &notice, args, false)?.wait()?);
+        return Ok(userns::spawn(&ctx.paths.runtime, &notice, args, layout, false)?.wait()?);
     }
     let (read, write) = crate::sys::pipe()?;
     crate::sys::inherit_on_exec(&write)?;
@@ -89,7 +137,7 @@ pub fn launch(
             .context("cannot start the container's monitor")?;
         Box::new(move || drop(child.wait()))
     } else {
-        let monitor = userns::spawn(&ctx.paths.runtime, &notice, args, true)?;
+        let monitor = userns::spawn(&ctx.paths.runtime, &notice, args, layout, true)?;
         Box::new(move || drop(monitor.wait()))
     };
     drop(write);
@@ -135,7 +183,17 @@ fn create_from_image(
         Some(n) => n.trim_start_matches('/').to_string(),
         None => containers::generate_name(&|n| existing.contains(n)),
     };
-    let driver = choose_driver(args.storage_driver.as_deref(), store)?;
+    let driver = if parsed.keep_id {
+        // The layers' ids must be shown renumbered, which only fuse-overlayfs can do.
+        match args.storage_driver.as_deref() {
+            None | Some("fuse-overlayfs") => "fuse-overlayfs".to_string(),
+            Some(other) => bail!(
+                "--userns=keep-id needs the fuse-overlayfs storage driver, not {other}: the kernel overlay and a copy cannot show the image's files with their owners in a keep-id namespace"
+            ),
+        }
+    } else {
+        choose_driver(args.storage_driver.as_deref(), store)?
+    };
     let config = build_config(args, parsed, &image_config, &id, driver)?;
     let record = ContainerRecord {
         id,
@@ -153,12 +211,7 @@ fn obtain_image(args: &RunArgs, ctx: &Ctx, store: &Store, ns: Namespace) -> Resu
     let config = ctx.registries()?;
     let local = || find_image(&store.images()?, &args.image, &config).map(|(i, _)| i);
     match args.pull {
-        PullPolicy::Never => local().with_context(|| {
-            format!(
-                "image `{}` is not in the store and --pull=never forbids pulling it",
-                args.image
-            )
-        }),
+        PullPolicy::Never => local().with_context(|| never_pulls(&args.image)),
         PullPolicy::Missing if local().is_ok() => local(),
         _ => {
             let reference = Reference::parse(&args.image)?;
@@ -201,15 +254,21 @@ struct ParsedOptions {
     labels: BTreeMap<String, String>,
     seccomp: Option<String>,
     no_new_privileges: bool,
+    keep_id: bool,
 }
 
 impl ParsedOptions {
     fn parse(args: &RunArgs) -> Result<ParsedOptions> {
-        if let Some(mode) = &args.userns {
-            bail!(
-                "--userns={mode} is not supported yet; run without --userns (container root is your own uid)"
-            );
-        }
+        let keep_id = match args.userns.as_deref() {
+            None | Some("") | Some("host") => false,
+            Some("keep-id") if crate::sys::is_real_root() => bail!(
+                "--userns=keep-id maps an unprivileged user's own ids; as real root there is nothing to keep (run without it)"
+            ),
+            Some("keep-id") => true,
+            Some(other) => bail!(
+                "unsupported --userns mode `{other}`: use keep-id (your own uid and gid inside), or leave it out (container root is your own uid)"
+            ),
+        };
         match args.network.as_deref() {
             None | Some("none") => {}
             Some(other) => bail!(
@@ -288,6 +347,7 @@ impl ParsedOptions {
             labels,
             seccomp,
             no_new_privileges,
+            keep_id,
         })
     }
 }
@@ -485,7 +545,17 @@ fn build_config(
         cmd,
         env,
         working_dir: args.workdir.clone().unwrap_or_else(|| text("WorkingDir")),
-        user: args.user.clone().unwrap_or_else(|| text("User")),
+        user: args.user.clone().unwrap_or_else(|| {
+            if parsed.keep_id {
+                format!(
+                    "{}:{}",
+                    nix::unistd::getuid().as_raw(),
+                    nix::unistd::getgid().as_raw()
+                )
+            } else {
+                text("User")
+            }
+        }),
         hostname: args
             .hostname
             .clone()
@@ -500,7 +570,7 @@ fn build_config(
         cap_drop: args.cap_drop.clone(),
         seccomp: parsed.seccomp.clone(),
         no_new_privileges: parsed.no_new_privileges,
-        keep_id: false,
+        keep_id: parsed.keep_id,
         stop_signal,
         stop_timeout: args.stop_timeout.unwrap_or(10),
         auto_remove: args.rm,

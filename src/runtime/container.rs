@@ -21,9 +21,10 @@ use nix::sys::wait::{WaitStatus, waitpid};
 use nix::unistd::Pid;
 
 use crate::error::ExitError;
-use crate::runtime::mounts::{self, Bind, ContainerMounts, Driver, RootfsSpec};
+use crate::runtime::mounts::{self, Bind, ContainerMounts, Driver, RootfsSpec, ShownIds};
 use crate::runtime::security::{self, CapabilitySet, SeccompPolicy};
 use crate::runtime::tty;
+use crate::runtime::{idmap, users};
 use crate::store::Store;
 use crate::store::containers::{
     self, ContainerConfig, ContainerRecord, ContainerState, MountSpec, Status,
@@ -118,6 +119,17 @@ fn start_and_wait(
         Some(d) => d,
         None => resolve_driver(store),
     };
+    // keep-id: this process is the user's own uid and gid inside (see IdLayout::KeepId).
+    let keep_id = config.keep_id.then(|| {
+        (
+            nix::unistd::getuid().as_raw(),
+            nix::unistd::getgid().as_raw(),
+        )
+    });
+    let shown_ids = match keep_id {
+        Some(ids) => Some(keep_id_shown_ids(ids, driver)?),
+        None => None,
+    };
     let merged = dir.join("merged");
     std::fs::create_dir_all(&merged)?;
     let rootfs = RootfsSpec {
@@ -130,13 +142,17 @@ fn start_and_wait(
         upper: dir.join("upper"),
         work: dir.join("work"),
         target: merged.clone(),
+        shown_ids,
     };
     mounts::setup_rootfs(&rootfs)?;
     // Let go of the root file system however this function ends: it is mounted in this (the
     // monitor's) mount namespace, and a fuse-overlayfs daemon in it would otherwise keep the
     // namespace, and itself, alive after the monitor exits.
     let _unmount = Unmount(merged.clone());
-    let etc_files = write_etc_files(&dir, config)?;
+    let mut etc_files = write_etc_files(&dir, config)?;
+    if let Some((uid, gid)) = keep_id {
+        etc_files.extend(write_keep_id_accounts(&dir, &merged, uid, gid)?);
+    }
     let container_mounts = ContainerMounts {
         rootfs: merged.clone(),
         binds: resolve_binds(store, &config.mounts)?,
@@ -769,6 +785,76 @@ fn write_etc_files(dir: &Path, config: &ContainerConfig) -> io::Result<Vec<(Path
         (hostname, "/etc/hostname".into()),
         (resolv, "/etc/resolv.conf".into()),
     ])
+}
+
+/// fuse-overlayfs's id mapping that shows the layers' owners as they are in the store's
+/// standard layout, from inside a keep-id namespace where the user is `uid`/`gid`.
+fn keep_id_shown_ids((uid, gid): (u32, u32), driver: Driver) -> anyhow::Result<ShownIds> {
+    if driver != Driver::FuseOverlayfs || !fuse_overlayfs_usable() {
+        anyhow::bail!(
+            "--userns=keep-id needs fuse-overlayfs (Debian package `fuse-overlayfs`) and a usable /dev/fuse (mode 0666)"
+        );
+    }
+    let max = |path: &str| -> anyhow::Result<u32> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| anyhow::anyhow!("cannot read {path}: {e}"))?;
+        Ok(idmap::max_inside(&idmap::parse_proc_map(&text)))
+    };
+    Ok(ShownIds {
+        uid: idmap::keep_id_storage_map(uid, max("/proc/self/uid_map")?),
+        gid: idmap::keep_id_storage_map(gid, max("/proc/self/gid_map")?),
+    })
+}
+
+/// keep-id: the container's /etc/passwd and /etc/group with the user added where the image
+/// lacks them, kept in the container's directory and bind-mounted over the image's. The
+/// image's files are read through the root (a symlink in them cannot reach the host).
+fn write_keep_id_accounts(
+    dir: &Path,
+    merged: &Path,
+    uid: u32,
+    gid: u32,
+) -> anyhow::Result<Vec<(PathBuf, String)>> {
+    let read = |path: &str| -> anyhow::Result<String> {
+        let host = mounts::resolve_in_root(&mounts::InRoot::new(merged, path))?;
+        match std::fs::read(&host) {
+            Ok(bytes) => Ok(String::from_utf8_lossy(&bytes).into_owned()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(String::new()),
+            Err(e) => Err(anyhow::anyhow!("cannot read the container's {path}: {e}")),
+        }
+    };
+    // The monitor still sees the host's /etc/passwd.
+    let host_user = nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid))
+        .ok()
+        .flatten();
+    let name = host_user
+        .as_ref()
+        .map(|u| u.name.clone())
+        .unwrap_or_else(|| format!("user{uid}"));
+    let home = host_user
+        .as_ref()
+        .map(|u| u.dir.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "/".into());
+    let account = users::Account {
+        name: &name,
+        uid,
+        gid,
+        home: &home,
+    };
+    let (passwd, group) =
+        users::with_account(&read("/etc/passwd")?, &read("/etc/group")?, &account);
+    let mut files = Vec::new();
+    for (text, file, path) in [
+        (passwd, "passwd", "/etc/passwd"),
+        (group, "group", "/etc/group"),
+    ] {
+        if let Some(text) = text {
+            let host = dir.join(file);
+            std::fs::write(&host, text)?;
+            files.push((host, path.to_string()));
+        }
+    }
+    Ok(files)
 }
 
 fn resolve_binds(store: &Store, specs: &[MountSpec]) -> anyhow::Result<Vec<Bind>> {

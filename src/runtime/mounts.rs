@@ -106,6 +106,16 @@ pub struct RootfsSpec {
     pub work: PathBuf,
     /// Mount point for the merged root (exists, empty directory).
     pub target: PathBuf,
+    /// How ids on disk are shown in the container when the namespace's layout differs from
+    /// the store's (`--userns=keep-id`); only fuse-overlayfs can do this.
+    pub shown_ids: Option<ShownIds>,
+}
+
+/// fuse-overlayfs's `uidmapping=` and `gidmapping=` values (STORAGE:SHOWN:COUNT,…).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShownIds {
+    pub uid: String,
+    pub gid: String,
 }
 
 #[derive(Debug, Clone)]
@@ -167,12 +177,14 @@ pub enum MountOp {
         target: PathBuf,
         userxattr: bool,
     },
-    /// The `fuse-overlayfs` helper (it daemonizes itself). `lower` is TOP first.
+    /// The `fuse-overlayfs` helper (it daemonizes itself). `lower` is TOP first. With
+    /// `shown_ids` it runs as root of the namespace and shows ids as they map.
     FuseOverlayfs {
         lower: Vec<PathBuf>,
         upper: PathBuf,
         work: PathBuf,
         target: PathBuf,
+        shown_ids: Option<ShownIds>,
     },
     /// vfs: copy the layers (BOTTOM first) into `to`, applying whiteouts and opaque
     /// directories, unless `marker` exists; writes `marker` when done.
@@ -354,6 +366,7 @@ pub fn rootfs_plan(spec: &RootfsSpec) -> Vec<MountOp> {
             upper: spec.upper.clone(),
             work: spec.work.clone(),
             target: spec.target.clone(),
+            shown_ids: spec.shown_ids.clone(),
         }),
         Driver::Vfs => {
             ops.push(MountOp::CopyLayers {
@@ -660,7 +673,8 @@ fn execute_one(op: &MountOp) -> Result<()> {
             upper,
             work,
             target,
-        } => mount_fuse_overlayfs(lower, upper, work, target),
+            shown_ids,
+        } => mount_fuse_overlayfs(lower, upper, work, target, shown_ids.as_ref()),
         MountOp::CopyLayers { lower, to, marker } => copy_layers(lower, to, marker),
         MountOp::BindRootfs { source, target } => bind(source, target, true),
         MountOp::Proc { at, flags } => {
@@ -859,7 +873,13 @@ fn mount_overlay(
     restored.map_err(io_err("change directory back to", &cwd))
 }
 
-fn mount_fuse_overlayfs(lower: &[PathBuf], upper: &Path, work: &Path, target: &Path) -> Result<()> {
+fn mount_fuse_overlayfs(
+    lower: &[PathBuf],
+    upper: &Path,
+    work: &Path,
+    target: &Path,
+    shown_ids: Option<&ShownIds>,
+) -> Result<()> {
     if lower.is_empty() {
         return Err(MountError::NoLayers {
             target: target.to_path_buf(),
@@ -872,15 +892,22 @@ fn mount_fuse_overlayfs(lower: &[PathBuf], upper: &Path, work: &Path, target: &P
         lowers.push(overlay_path_str(&l, &l)?.to_string());
     }
     let (upper, work) = (abs(upper)?, abs(work)?);
-    let options = format!(
+    let mut options = format!(
         "lowerdir={},upperdir={},workdir={}",
         lowers.join(":"),
         overlay_path_str(&upper, &upper)?,
         overlay_path_str(&work, &work)?
     );
+    let mut command = Command::new("fuse-overlayfs");
+    if let Some(ids) = shown_ids {
+        options.push_str(&format!(",uidmapping={},gidmapping={}", ids.uid, ids.gid));
+        // The caller may be the user's own id inside (keep-id), whose capabilities an exec
+        // drops; mounting needs them, and root of the namespace keeps them.
+        crate::sys::run_as_namespace_root(&mut command);
+    }
     // fuse-overlayfs daemonizes: the foreground process exits once the mount is up, and the
     // daemon points its standard streams at /dev/null, so waiting for EOF on stderr ends.
-    let out = Command::new("fuse-overlayfs")
+    let out = command
         .arg("-o")
         .arg(&options)
         .arg(target)

@@ -46,12 +46,27 @@ pub enum UsernsError {
         #[source]
         source: io::Error,
     },
+    #[error(
+        "--userns=keep-id needs a subordinate id range: {why} (or run without --userns=keep-id)"
+    )]
+    KeepIdWithoutRange { why: String },
     #[error("cannot read `{path}`")]
     ReadSubid {
         path: PathBuf,
         #[source]
         source: io::Error,
     },
+}
+
+/// How the namespace's ids are laid out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IdLayout {
+    /// The user is root (0); subordinate ids follow from 1.
+    Standard,
+    /// `--userns=keep-id`: the user keeps their own uid and gid; the first subordinate id is
+    /// root (see [`idmap::keep_id`]). The child starts as that uid, with every capability in
+    /// the namespace until it executes something.
+    KeepId,
 }
 
 /// What the work may assume about ids once inside.
@@ -71,7 +86,14 @@ pub fn enter(runtime_dir: &Path, notice: &dyn Fn(&str)) -> Result<Namespace, Use
     if let Some(ns) = inside()? {
         return Ok(ns);
     }
-    let code = spawn(runtime_dir, notice, std::env::args_os().skip(1), false)?.wait()?;
+    let code = spawn(
+        runtime_dir,
+        notice,
+        std::env::args_os().skip(1),
+        IdLayout::Standard,
+        false,
+    )?
+    .wait()?;
     std::process::exit(code)
 }
 
@@ -135,9 +157,10 @@ pub fn spawn(
     runtime_dir: &Path,
     notice: &dyn Fn(&str),
     args: impl IntoIterator<Item = std::ffi::OsString>,
+    layout: IdLayout,
     detached: bool,
 ) -> Result<Spawned, UsernsError> {
-    let maps = plan_maps(notice, runtime_dir)?;
+    let maps = plan_maps(notice, runtime_dir, layout)?;
     let max_id = idmap::max_inside(&maps.uid).min(idmap::max_inside(&maps.gid));
     let (go_read, go_write) = sys::pipe().map_err(UsernsError::Spawn)?;
     let (ready_read, ready_write) = sys::pipe().map_err(UsernsError::Spawn)?;
@@ -216,7 +239,11 @@ struct Maps {
     single: bool,
 }
 
-fn plan_maps(notice: &dyn Fn(&str), runtime_dir: &Path) -> Result<Maps, UsernsError> {
+fn plan_maps(
+    notice: &dyn Fn(&str),
+    runtime_dir: &Path,
+    layout: IdLayout,
+) -> Result<Maps, UsernsError> {
     let uid = nix::unistd::getuid().as_raw();
     let gid = nix::unistd::getgid().as_raw();
     let name = nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid))
@@ -245,6 +272,9 @@ fn plan_maps(notice: &dyn Fn(&str), runtime_dir: &Path) -> Result<Maps, UsernsEr
                 "user `{name}` has no subordinate id range in /etc/subuid and /etc/subgid (an administrator can add one: usermod --add-subuids 100000-165535 --add-subgids 100000-165535 {name})"
             )
         };
+        if layout == IdLayout::KeepId {
+            return Err(UsernsError::KeepIdWithoutRange { why });
+        }
         warn_once(
             runtime_dir,
             "single-id-map",
@@ -259,10 +289,21 @@ fn plan_maps(notice: &dyn Fn(&str), runtime_dir: &Path) -> Result<Maps, UsernsEr
             single: true,
         });
     }
-    Ok(Maps {
-        uid: idmap::mappings(uid, &sub_uids),
-        gid: idmap::mappings(gid, &sub_gids),
-        single: false,
+    let (uids, gids) = (
+        idmap::mappings(uid, &sub_uids),
+        idmap::mappings(gid, &sub_gids),
+    );
+    Ok(match layout {
+        IdLayout::Standard => Maps {
+            uid: uids,
+            gid: gids,
+            single: false,
+        },
+        IdLayout::KeepId => Maps {
+            uid: idmap::keep_id(uid, &uids),
+            gid: idmap::keep_id(gid, &gids),
+            single: false,
+        },
     })
 }
 

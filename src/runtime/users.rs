@@ -110,6 +110,48 @@ pub fn resolve(root: &Path, spec: &str) -> Result<User, String> {
     })
 }
 
+/// The user `--userns=keep-id` adds to a container whose image does not know their ids.
+pub struct Account<'a> {
+    pub name: &'a str,
+    pub uid: u32,
+    pub gid: u32,
+    pub home: &'a str,
+}
+
+/// The container's `/etc/passwd` and `/etc/group` (given as text, empty when missing) with
+/// a line added for `account`'s uid and gid where the image has none, so that names,
+/// `whoami` and `HOME` work; `None` for a file that needs nothing added.
+pub fn with_account(
+    passwd: &str,
+    group: &str,
+    account: &Account,
+) -> (Option<String>, Option<String>) {
+    let has_id = |text: &str, field: usize, id: u32| {
+        text.lines()
+            .any(|l| l.split(':').nth(field).and_then(|f| f.parse().ok()) == Some(id))
+    };
+    let append = |text: &str, line: String| {
+        let mut out = text.to_string();
+        if !out.is_empty() && !out.ends_with('\n') {
+            out.push('\n');
+        }
+        out.push_str(&line);
+        out
+    };
+    let passwd = (!has_id(passwd, 2, account.uid)).then(|| {
+        append(
+            passwd,
+            format!(
+                "{}:x:{}:{}:{}:{}:/bin/sh\n",
+                account.name, account.uid, account.gid, account.name, account.home
+            ),
+        )
+    });
+    let group = (!has_id(group, 2, account.gid))
+        .then(|| append(group, format!("{}:x:{}:\n", account.name, account.gid)));
+    (passwd, group)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -164,5 +206,24 @@ mod tests {
                 .unwrap_err()
                 .contains("unable to find group")
         );
+    }
+
+    #[test]
+    fn keep_id_account_added_only_when_missing() {
+        let me = Account {
+            name: "me",
+            uid: 1001,
+            gid: 1001,
+            home: "/home/me",
+        };
+        let (passwd, group) = with_account("root:x:0:0:root:/root:/bin/sh", "", &me);
+        assert_eq!(
+            passwd.as_deref(),
+            Some("root:x:0:0:root:/root:/bin/sh\nme:x:1001:1001:me:/home/me:/bin/sh\n")
+        );
+        assert_eq!(group.as_deref(), Some("me:x:1001:\n"));
+        let (passwd, group) =
+            with_account("app:x:1001:5:app:/app:/bin/sh\n", "staff:x:1001:\n", &me);
+        assert_eq!((passwd, group), (None, None));
     }
 }

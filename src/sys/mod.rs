@@ -536,3 +536,20 @@ pub fn recv_fd(socket: &impl AsFd) -> io::Result<Option<OwnedFd>> {
     }
     Ok(None)
 }
+
+/// Makes `command`'s process switch to uid and gid 0 of the current user namespace before it
+/// executes, so it keeps the capabilities this process holds there (an exec as any other id
+/// drops them).
+pub fn run_as_namespace_root(command: &mut std::process::Command) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: between fork and exec only async-signal-safe calls are made: two raw
+    // set*id system calls, no allocation, no locks.
+    unsafe {
+        command.pre_exec(|| {
+            if libc::setresgid(0, 0, 0) != 0 || libc::setresuid(0, 0, 0) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}

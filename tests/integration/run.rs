@@ -59,6 +59,24 @@ fn missing_and_unexecutable_commands_exit_127_and_126_and_leave_no_container() {
 }
 
 #[test]
+fn run_pulls_a_missing_image_and_keeps_its_output_for_the_container() {
+    let ctx = TestContext::new();
+    let image = fixtures::single_layer().reference.clone();
+    let out = run(&ctx, &["--rm", &image, "echo", "from the container"]);
+    let stdout = assert_success(&out);
+    assert_eq!(stdout, "from the container\n", "pull progress belongs on stderr");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("Status:"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_success(&run(&ctx, &["--rm", "--pull", "always", &image, "true"]));
+    let err = assert_failure(&run(&ctx, &["127.0.0.1:1/nothing", "true"]), 125);
+    assert_one_error_line(&err, "127.0.0.1:1/nothing");
+    assert_eq!(assert_success(&ctx.nook(&["ps", "-aq"])), "");
+}
+
+#[test]
 fn the_container_is_isolated_as_docker_isolates_it() {
     let (ctx, image) = ctx_with_busybox();
     let script = "cat /proc/self/uid_map; echo pid=$$; hostname; \
@@ -680,4 +698,129 @@ fn fuse_overlayfs_daemons_end_with_their_container_even_when_it_fails_to_start()
         );
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+/// The single line of `dir/*/diff/PATH` or `dir/*/upper/PATH` under the store: its owner.
+fn owner_in_store(ctx: &TestContext, kind: &str, suffix: &str) -> (u32, u32) {
+    use std::os::unix::fs::MetadataExt;
+    let parent = ctx.data.join("nook").join(kind);
+    let found: Vec<_> = std::fs::read_dir(&parent)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path().join(suffix))
+        .filter(|p| p.symlink_metadata().is_ok())
+        .collect();
+    assert_eq!(found.len(), 1, "{suffix} under {}", parent.display());
+    let meta = found[0].symlink_metadata().unwrap();
+    (meta.uid(), meta.gid())
+}
+
+#[test]
+fn keep_id_runs_as_the_users_own_ids_and_shows_the_image_as_built() {
+    let (ctx, image) = ctx_with_busybox();
+    let (uid, gid) = (ctx.uid().as_raw(), ctx.gid().as_raw());
+    let dir = ctx.home.join("work");
+    assert_success(&ctx.run_as_user("/bin/mkdir", &[dir.to_str().unwrap()]));
+    let bind = format!("{}:/work", dir.display());
+    let out = assert_success(&run(
+        &ctx,
+        &[
+            "--rm",
+            "--userns=keep-id",
+            "-v",
+            &bind,
+            &image,
+            "sh",
+            "-c",
+            "id -u; id -g; whoami; stat -c %u:%g /bin/busybox /home/app; \
+             echo hi > /work/f; cat /proc/self/uid_map",
+        ],
+    ));
+    let lines: Vec<&str> = out.lines().collect();
+    let name = crate::harness::context::test_user_name();
+    assert_eq!(
+        lines[..5],
+        [
+            uid.to_string().as_str(),
+            &gid.to_string(),
+            &name,
+            "0:0",
+            "1000:1000"
+        ],
+        "{out}"
+    );
+    let maps: Vec<Vec<&str>> = lines[5..]
+        .iter()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert!(
+        maps.contains(&vec![uid.to_string().as_str(), &uid.to_string(), "1"]),
+        "the user's own id is not mapped to itself: {out}"
+    );
+    assert_eq!(maps[0][0], "0", "{out}");
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!(std::fs::metadata(dir.join("f")).unwrap().uid(), uid);
+
+    // Root inside a keep-id container writes the store's standard layout: its own files
+    // belong to the user, and an id copied from the image keeps the image's host owner.
+    assert_success(&run(
+        &ctx,
+        &[
+            "--name",
+            "kid",
+            "--userns=keep-id",
+            "-u",
+            "0",
+            &image,
+            "sh",
+            "-c",
+            "touch /made-by-root && cp -p /home/app/secret /copied && chown 1000:1000 /copied",
+        ],
+    ));
+    assert_eq!(
+        owner_in_store(&ctx, "containers", "upper/made-by-root"),
+        (uid, gid)
+    );
+    assert_eq!(
+        owner_in_store(&ctx, "containers", "upper/copied"),
+        owner_in_store(&ctx, "layers", "diff/home/app/secret")
+    );
+    // Started again, and from exec, the container keeps its layout and user.
+    assert_success(&ctx.nook(&["rm", "kid"]));
+    assert_success(&run(
+        &ctx,
+        &[
+            "-d",
+            "--name",
+            "kd",
+            "--userns=keep-id",
+            &image,
+            "sleep",
+            "30",
+        ],
+    ));
+    assert_eq!(
+        assert_success(&ctx.nook(&["exec", "kd", "id", "-u"])),
+        format!("{uid}\n")
+    );
+    assert_eq!(
+        assert_success(&ctx.nook(&["exec", "-u", "0", "kd", "stat", "-c", "%u", "/bin/busybox"])),
+        "0\n"
+    );
+    assert_success(&ctx.nook(&["rm", "-f", "kd"]));
+
+    // Options that cannot work together are refused before anything is created.
+    for (args, needle) in [
+        (
+            vec!["--userns=keep-id", "--storage-driver", "overlay"],
+            "needs the fuse-overlayfs storage driver",
+        ),
+        (vec!["--userns=auto"], "unsupported --userns mode `auto`"),
+    ] {
+        let mut all = args.clone();
+        all.extend([image.as_str(), "true"]);
+        let err = assert_failure(&run(&ctx, &all), 125);
+        assert_one_error_line(&err, needle);
+    }
+    assert_eq!(assert_success(&ctx.nook(&["ps", "-aq"])), "");
 }

@@ -12,6 +12,7 @@ fn flags(list: &[MsFlags]) -> MsFlags {
 
 fn spec(driver: Driver) -> RootfsSpec {
     RootfsSpec {
+        shown_ids: None,
         driver,
         lower: vec![
             "/s/layers/aaa/diff".into(),
@@ -631,6 +632,7 @@ fn overlay_rootfs_and_container_mounts_in_a_user_namespace() {
     );
     let l = build_layers(&scratch);
     setup_rootfs(&RootfsSpec {
+        shown_ids: None,
         driver: Driver::Overlay,
         lower: l.lower.clone(),
         upper: l.upper.clone(),
@@ -804,6 +806,7 @@ fn fuse_overlayfs_rootfs_in_a_user_namespace() {
     let scratch = fs::canonicalize(scratch).unwrap();
     let l = build_layers(&scratch);
     setup_rootfs(&RootfsSpec {
+        shown_ids: None,
         driver: Driver::FuseOverlayfs,
         lower: l.lower.clone(),
         upper: l.upper.clone(),
@@ -823,6 +826,7 @@ fn fuse_overlayfs_rootfs_in_a_user_namespace() {
         upper: l.upper.clone(),
         work: l.work.clone(),
         target: scratch.join("no-such-target"),
+        shown_ids: None,
     }])
     .unwrap_err();
     let text = err.to_string();
@@ -840,6 +844,7 @@ fn vfs_rootfs_and_sysfs_with_a_network_namespace() {
     let scratch = fs::canonicalize(scratch).unwrap();
     let l = build_layers(&scratch);
     let spec = RootfsSpec {
+        shown_ids: None,
         driver: Driver::Vfs,
         lower: l.lower.clone(),
         upper: l.upper.clone(),
