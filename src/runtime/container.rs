@@ -323,6 +323,7 @@ struct Unmount(PathBuf);
 impl Drop for Unmount {
     fn drop(&mut self) {
         let _ = nix::mount::umount2(&self.0, nix::mount::MntFlags::MNT_DETACH);
+        mounts::reap_fuse_daemon();
     }
 }
 

@@ -905,16 +905,22 @@ fn mount_fuse_overlayfs(
         // drops; mounting needs them, and root of the namespace keeps them.
         crate::sys::run_as_namespace_root(&mut command);
     }
-    // fuse-overlayfs daemonizes: the foreground process exits once the mount is up, and the
-    // daemon points its standard streams at /dev/null, so waiting for EOF on stderr ends.
-    let out = command
+    // In the foreground, as a child that the kernel kills when its parent (the monitor) dies
+    // however it dies: a daemonized fuse-overlayfs would keep the mount namespace, and so
+    // itself, alive after a SIGKILLed monitor. Its messages go to a file beside the upper
+    // directory: a pipe nobody reads would block it.
+    crate::sys::die_with_parent_on_exec(&mut command);
+    let log_path = upper.with_file_name("fuse-overlayfs.log");
+    let log = fs::File::create(&log_path).map_err(io_err("create", &log_path))?;
+    let mut child = command
+        .arg("-f")
         .arg("-o")
         .arg(&options)
         .arg(target)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .output()
+        .stderr(log)
+        .spawn()
         .map_err(|e| {
             if e.kind() == io::ErrorKind::NotFound {
                 MountError::MissingBinary {
@@ -928,14 +934,62 @@ fn mount_fuse_overlayfs(
                 }
             }
         })?;
-    if out.status.success() {
-        return Ok(());
-    }
-    Err(MountError::FuseOverlayfs {
+    let failed = |status: String| MountError::FuseOverlayfs {
         target: target.to_path_buf(),
-        status: out.status.to_string(),
-        stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
-    })
+        status,
+        stderr: fs::read_to_string(&log_path)
+            .unwrap_or_default()
+            .trim()
+            .to_string(),
+    };
+    // Mounted when the target is no longer on its parent's file system.
+    let parent = target.parent().unwrap_or(Path::new("/"));
+    let parent_dev = fs::metadata(parent).map_err(io_err("stat", parent))?.dev();
+    let deadline = std::time::Instant::now() + FUSE_MOUNT_TIMEOUT;
+    loop {
+        if let Some(status) = child.try_wait().map_err(io_err("wait for", target))? {
+            return Err(failed(status.to_string()));
+        }
+        if fs::metadata(target).map_err(io_err("stat", target))?.dev() != parent_dev {
+            FUSE_DAEMON.store(child.id() as i32, std::sync::atomic::Ordering::Relaxed);
+            return Ok(());
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(failed(format!(
+                "no mount after {} s",
+                FUSE_MOUNT_TIMEOUT.as_secs()
+            )));
+        }
+        std::thread::sleep(std::time::Duration::from_micros(500));
+    }
+}
+
+const FUSE_MOUNT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20);
+
+/// The fuse-overlayfs child this process started last (0 when none).
+static FUSE_DAEMON: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(0);
+
+/// Waits (briefly) for the fuse-overlayfs child to finish once its mount is gone, so the
+/// upper directory is no longer written when the caller removes it.
+pub fn reap_fuse_daemon() {
+    let pid = FUSE_DAEMON.swap(0, std::sync::atomic::Ordering::Relaxed);
+    if pid <= 0 {
+        return;
+    }
+    let pid = nix::unistd::Pid::from_raw(pid);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while std::time::Instant::now() < deadline {
+        match nix::sys::wait::waitpid(pid, Some(nix::sys::wait::WaitPidFlag::WNOHANG)) {
+            Ok(nix::sys::wait::WaitStatus::StillAlive) => {
+                std::thread::sleep(std::time::Duration::from_millis(1))
+            }
+            _ => return,
+        }
+    }
+    let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+    let _ = nix::sys::wait::waitpid(pid, None);
 }
 
 /// Whether the kernel overlay (with `userxattr`) can be mounted here: mounts a one-layer

@@ -553,3 +553,30 @@ pub fn run_as_namespace_root(command: &mut std::process::Command) {
         });
     }
 }
+
+/// Makes the kernel SIGKILL `command`'s process when this thread exits (see
+/// [`die_with_parent`]), for helpers that must not outlive this process.
+pub fn die_with_parent_on_exec(command: &mut std::process::Command) {
+    use std::os::unix::process::CommandExt;
+    let parent = std::process::id() as libc::pid_t;
+    // SAFETY: between fork and exec only async-signal-safe calls are made: prctl and
+    // getppid, no allocation, no locks.
+    unsafe {
+        command.pre_exec(move || {
+            if libc::prctl(
+                libc::PR_SET_PDEATHSIG,
+                libc::SIGKILL as libc::c_ulong,
+                0,
+                0,
+                0,
+            ) != 0
+            {
+                return Err(std::io::Error::last_os_error());
+            }
+            if libc::getppid() != parent {
+                return Err(std::io::Error::other("the parent process exited"));
+            }
+            Ok(())
+        });
+    }
+}

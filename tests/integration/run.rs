@@ -64,7 +64,10 @@ fn run_pulls_a_missing_image_and_keeps_its_output_for_the_container() {
     let image = fixtures::single_layer().reference.clone();
     let out = run(&ctx, &["--rm", &image, "echo", "from the container"]);
     let stdout = assert_success(&out);
-    assert_eq!(stdout, "from the container\n", "pull progress belongs on stderr");
+    assert_eq!(
+        stdout, "from the container\n",
+        "pull progress belongs on stderr"
+    );
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("Status:"),
         "{}",
@@ -380,23 +383,17 @@ fn detached_containers_log_and_stop() {
     assert_eq!(assert_success(&ctx.nook(&["ps", "-aq"])), "");
 }
 
-#[test]
-fn a_killed_monitor_leaves_an_exited_container_not_a_ghost() {
-    let (ctx, image) = ctx_with_busybox();
-    assert_success(&run(
-        &ctx,
-        &["-d", "--name", "ghost", &image, "sleep", "60"],
-    ));
+/// A running container's PID 1 and its monitor (PID 1's parent).
+fn pid1_and_monitor(ctx: &TestContext, name: &str) -> (i32, i32) {
     let state: serde_json::Value = serde_json::from_str(&assert_success(&ctx.nook(&[
         "inspect",
         "--type",
         "container",
-        "ghost",
+        name,
     ])))
     .unwrap();
-    let pid = state[0]["State"]["Pid"].as_i64().unwrap();
+    let pid = state[0]["State"]["Pid"].as_i64().unwrap() as i32;
     assert!(pid > 0);
-    // The monitor is PID 1's parent.
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
     let ppid: i32 = stat
         .rsplit(')')
@@ -407,8 +404,19 @@ fn a_killed_monitor_leaves_an_exited_container_not_a_ghost() {
         .unwrap()
         .parse()
         .unwrap();
+    (pid, ppid)
+}
+
+#[test]
+fn a_killed_monitor_leaves_an_exited_container_not_a_ghost() {
+    let (ctx, image) = ctx_with_busybox();
+    assert_success(&run(
+        &ctx,
+        &["-d", "--name", "ghost", &image, "sleep", "60"],
+    ));
+    let (pid, monitor) = pid1_and_monitor(&ctx, "ghost");
     nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(ppid),
+        nix::unistd::Pid::from_raw(monitor),
         nix::sys::signal::Signal::SIGKILL,
     )
     .unwrap();
@@ -690,6 +698,28 @@ fn fuse_overlayfs_daemons_end_with_their_container_even_when_it_fails_to_start()
         ),
         127,
     );
+    assert_eq!(fuse_daemons(&ctx), 0);
+    // Nor when the monitor itself is killed.
+    assert_success(&run(
+        &ctx,
+        &[
+            "-d",
+            "--name",
+            "fused",
+            "--storage-driver",
+            "fuse-overlayfs",
+            &image,
+            "sleep",
+            "60",
+        ],
+    ));
+    assert_eq!(fuse_daemons(&ctx), 1);
+    let (_, monitor) = pid1_and_monitor(&ctx, "fused");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(monitor),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
     let deadline = Instant::now() + Duration::from_secs(5);
     while fuse_daemons(&ctx) > 0 {
         assert!(
