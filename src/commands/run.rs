@@ -577,5 +577,8 @@ fn build_config(
         labels,
         storage_driver: driver,
         network: "none".to_string(),
+        ports: Vec::new(),
+        dns: Vec::new(),
+        add_hosts: Vec::new(),
     })
 }

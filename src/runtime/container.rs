@@ -280,6 +280,7 @@ fn start_and_wait(
             finished_at: None,
             exit_code: None,
             error: None,
+            ports: Vec::new(),
         };
     })?;
     if let Some(mut n) = notify.take() {

@@ -55,8 +55,18 @@ pub struct ContainerConfig {
     pub labels: BTreeMap<String, String>,
     /// overlay, fuse-overlayfs or vfs: chosen at create time.
     pub storage_driver: String,
-    /// `none` until networking arrives.
+    /// The network mode as given, with its options: `pasta`, `pasta:--map-gw`,
+    /// `slirp4netns:allow_host_loopback=true`, `none`, `host`, `container:<ID>`.
     pub network: String,
+    /// Published ports (`-p`, `-P`); a host port of 0 is chosen at start.
+    #[serde(default)]
+    pub ports: Vec<crate::network::ports::PortMapping>,
+    /// `--dns`: name servers for /etc/resolv.conf instead of the helper's forwarder.
+    #[serde(default)]
+    pub dns: Vec<String>,
+    /// `--add-host NAME:IP`, as given.
+    #[serde(default)]
+    pub add_hosts: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -106,6 +116,9 @@ pub struct ContainerState {
     pub exit_code: Option<i32>,
     /// Why the last start failed, or why the state was corrected (monitor gone).
     pub error: Option<String>,
+    /// The published ports as started, with the host ports chosen for those given as 0.
+    #[serde(default)]
+    pub ports: Vec<crate::network::ports::PortMapping>,
 }
 
 impl Default for ContainerState {
@@ -121,6 +134,7 @@ impl Default for ContainerState {
             finished_at: None,
             exit_code: None,
             error: None,
+            ports: Vec::new(),
         }
     }
 }
