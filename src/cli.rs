@@ -60,11 +60,13 @@ pub enum Command {
     Logout(LogoutArgs),
     /// Run a command in a new container
     #[command(
-        after_help = "Examples:\n  nook run --rm busybox echo hello\n  nook run -it --name dev -v \"$PWD\":/src -w /src busybox sh\n  nook run -d --name web busybox httpd -f -p 8080"
+        after_help = "Examples:\n  nook run --rm busybox echo hello\n  nook run -it --name dev -v \"$PWD\":/src -w /src busybox sh\n  nook run -d --name web -p 8080:80 busybox httpd -f -p 80\n  nook run -d -P --name proxy nginx && nook port proxy\n  nook run --rm --dns 9.9.9.9 --add-host db:10.0.0.5 busybox cat /etc/hosts"
     )]
     Run(RunArgs),
     /// Create a container without starting it
-    #[command(after_help = "Example:\n  nook create --name job busybox sh -c 'date > /tmp/x'")]
+    #[command(
+        after_help = "Examples:\n  nook create --name job busybox sh -c 'date > /tmp/x'\n  nook create --name web -p 8080:80 busybox httpd -f -p 80"
+    )]
     Create(RunArgs),
     /// Start stopped or created containers
     #[command(after_help = "Examples:\n  nook start job\n  nook start -a job")]
@@ -92,6 +94,11 @@ pub enum Command {
     /// Show a container's output
     #[command(after_help = "Examples:\n  nook logs web\n  nook logs -f --tail 10 web")]
     Logs(LogsArgs),
+    /// List a running container's published ports, or where one of its ports is published
+    #[command(
+        after_help = "A container that is not running has no published ports: nothing is printed.\n\nExamples:\n  nook port web\n  nook port web 80\n  nook port web 53/udp"
+    )]
+    Port(PortArgs),
     /// Run a command in a running container
     #[command(after_help = "Examples:\n  nook exec web ps\n  nook exec -it web sh")]
     Exec(ExecArgs),
@@ -280,6 +287,18 @@ pub struct RunArgs {
     /// Hostname inside the container (default: the short container ID)
     #[arg(long)]
     pub hostname: Option<String>,
+    /// Publish a container port on the host (no HOST_PORT: a free one is chosen; ranges: 8080-8082:80-82)
+    #[arg(short = 'p', long, value_name = "[IP:][HOST_PORT:]PORT[/PROTO]")]
+    pub publish: Vec<String>,
+    /// Publish every port the image exposes, each on a free host port
+    #[arg(short = 'P', long)]
+    pub publish_all: bool,
+    /// Name server for the container's /etc/resolv.conf (default: the network helper's)
+    #[arg(long, value_name = "IP")]
+    pub dns: Vec<String>,
+    /// Add a line to the container's /etc/hosts; IP may be host-gateway (the host)
+    #[arg(long, value_name = "HOST:IP")]
+    pub add_host: Vec<String>,
     /// Run a small init as PID 1 that reaps zombies and forwards signals
     #[arg(long)]
     pub init: bool,
@@ -424,6 +443,14 @@ pub struct LogsArgs {
     #[arg(long, value_name = "TIME")]
     pub since: Option<String>,
     pub container: String,
+}
+
+#[derive(Debug, Args)]
+pub struct PortArgs {
+    pub container: String,
+    /// Only this container port, e.g. 80 or 53/udp (tcp when no protocol is given)
+    #[arg(value_name = "PRIVATE_PORT[/PROTO]")]
+    pub port: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 use super::{Ctx, familiar_digest, familiar_repo_tag, find_image, print_out};
 use crate::cli::{InspectArgs, ObjectKind};
 use crate::format::Template;
+use crate::network::ports::PortMapping;
 use crate::store::Store;
 use crate::store::containers::{ContainerRecord, ContainerState, MountSpec, find_in};
 use crate::store::images::ImageRecord;
@@ -144,7 +145,7 @@ pub fn container_value(store: &Store, c: &ContainerRecord, state: &ContainerStat
     } else {
         cfg.hostname.clone()
     };
-    json!({
+    let mut value = json!({
         "Id": c.id,
         "Created": time(Some(c.created)),
         "Path": path,
@@ -188,6 +189,9 @@ pub fn container_value(store: &Store, c: &ContainerRecord, state: &ContainerStat
         },
         "HostConfig": {
             "NetworkMode": cfg.network,
+            "PortBindings": port_bindings(&cfg.ports),
+            "Dns": cfg.dns,
+            "ExtraHosts": list_or_null(&cfg.add_hosts),
             "AutoRemove": cfg.auto_remove,
             "Privileged": cfg.privileged,
             "ReadonlyRootfs": cfg.read_only,
@@ -203,7 +207,54 @@ pub fn container_value(store: &Store, c: &ContainerRecord, state: &ContainerStat
                 "WorkDir": store.container_work_dir(&c.id).display().to_string(),
             }
         },
+        "NetworkSettings": {
+            "Ports": if running { published_ports(&state.ports) } else { json!({}) },
+        },
+    });
+    // Docker leaves ExposedPorts out when nothing is exposed.
+    if !cfg.ports.is_empty() {
+        value["Config"]["ExposedPorts"] = exposed_ports(&cfg.ports);
+    }
+    value
+}
+
+/// `{"80/tcp": {}}` for each container port published.
+fn exposed_ports(ports: &[PortMapping]) -> Value {
+    let keys: serde_json::Map<String, Value> = ports.iter().map(|p| (p.key(), json!({}))).collect();
+    Value::Object(keys)
+}
+
+/// `HostConfig.PortBindings`: the ports as asked for, `""` for every address and for a host
+/// port chosen at start.
+fn port_bindings(ports: &[PortMapping]) -> Value {
+    bindings_by_port(ports, |p| {
+        let host_port = if p.host_port == 0 {
+            String::new()
+        } else {
+            p.host_port.to_string()
+        };
+        json!({"HostIp": p.host_ip, "HostPort": host_port})
     })
+}
+
+/// `NetworkSettings.Ports`: the ports as published, addresses and host ports resolved.
+fn published_ports(ports: &[PortMapping]) -> Value {
+    bindings_by_port(
+        ports,
+        |p| json!({"HostIp": p.shown_host_ip(), "HostPort": p.host_port.to_string()}),
+    )
+}
+
+/// Docker's port map: `{"80/tcp": [binding, …]}`, bindings in the order given.
+fn bindings_by_port(ports: &[PortMapping], binding: impl Fn(&PortMapping) -> Value) -> Value {
+    let mut map = serde_json::Map::new();
+    for p in ports {
+        let entry = map.entry(p.key()).or_insert_with(|| json!([]));
+        if let Value::Array(list) = entry {
+            list.push(binding(p));
+        }
+    }
+    Value::Object(map)
 }
 
 pub fn inspect_value(store: &Store, image: &ImageRecord) -> Result<Value> {
@@ -267,4 +318,53 @@ pub fn inspect_value(store: &Store, image: &ImageRecord) -> Result<Value> {
         "Metadata": { "LastTagTime": image.added.to_rfc3339() },
         "ManifestDigest": image.manifest.to_string(),
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::network::ports::Protocol;
+
+    fn mapping(
+        host_ip: &str,
+        host_port: u16,
+        container_port: u16,
+        protocol: Protocol,
+    ) -> PortMapping {
+        PortMapping {
+            host_ip: host_ip.into(),
+            host_port,
+            container_port,
+            protocol,
+        }
+    }
+
+    #[test]
+    fn port_maps_as_docker_shows_them() {
+        let ports = [
+            mapping("", 8080, 80, Protocol::Tcp),
+            mapping("127.0.0.1", 0, 53, Protocol::Udp),
+            mapping("::1", 9090, 80, Protocol::Tcp),
+        ];
+        assert_eq!(
+            port_bindings(&ports),
+            json!({
+                "80/tcp": [{"HostIp": "", "HostPort": "8080"}, {"HostIp": "::1", "HostPort": "9090"}],
+                "53/udp": [{"HostIp": "127.0.0.1", "HostPort": ""}],
+            })
+        );
+        assert_eq!(exposed_ports(&ports), json!({"80/tcp": {}, "53/udp": {}}));
+        let started = [
+            mapping("", 8080, 80, Protocol::Tcp),
+            mapping("127.0.0.1", 40000, 53, Protocol::Udp),
+        ];
+        assert_eq!(
+            published_ports(&started),
+            json!({
+                "80/tcp": [{"HostIp": "0.0.0.0", "HostPort": "8080"}],
+                "53/udp": [{"HostIp": "127.0.0.1", "HostPort": "40000"}],
+            })
+        );
+        assert_eq!(port_bindings(&[]), json!({}));
+    }
 }

@@ -11,6 +11,7 @@ mod inspect;
 mod lifecycle;
 mod login;
 mod logs;
+mod port;
 mod progress;
 mod ps;
 mod pull;
@@ -96,6 +97,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Rm(args) => rm::run(args, &ctx),
         Command::Ps(args) => ps::run(args, &ctx),
         Command::Logs(args) => logs::run(args, &ctx),
+        Command::Port(args) => port::run(args, &ctx),
         Command::Exec(args) => exec::run(args, &ctx),
         Command::Rename(args) => rename::run(args, &ctx),
         Command::Attach(args) => attach::run(args, &ctx),

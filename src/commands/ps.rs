@@ -8,6 +8,7 @@ use super::{Ctx, find_image, print_out};
 use crate::cli::PsArgs;
 use crate::format::{self, Template};
 use crate::image::digest::Digest;
+use crate::network::ports;
 use crate::store::containers::{
     ContainerRecord, ContainerState, MountSpec, Status, dir_size, status_text,
 };
@@ -210,12 +211,22 @@ fn summary(
         "Mounts": mounts.join(","),
         "Names": c.name,
         "Networks": if c.config.network.is_empty() { "none".to_string() } else { c.config.network.clone() },
-        "Ports": "",
+        "Ports": published_ports(state),
         "RunningFor": format!("{} ago", format::human_duration((now - c.created).num_seconds())),
         "Size": "",
         "State": state.status.as_str(),
         "Status": status_text(state, now),
     })
+}
+
+/// The PORTS column: the ports as the runtime published them, for a running container only
+/// (a state whose monitor died may still list them).
+fn published_ports(state: &ContainerState) -> String {
+    if state.status == Status::Running {
+        ports::format_ps(&state.ports)
+    } else {
+        String::new()
+    }
 }
 
 /// The command as Docker's list shows it: the path, then the arguments, each one holding a
@@ -300,6 +311,24 @@ mod tests {
         );
         assert_eq!(go_quote("a\"b\\c"), "\"a\\\"b\\\\c\"");
         assert_eq!(command_line(&record(&[], &[])), "");
+    }
+
+    #[test]
+    fn ports_show_only_while_running() {
+        use crate::network::ports::{PortMapping, Protocol};
+        let mut state = ContainerState {
+            status: Status::Running,
+            ports: vec![PortMapping {
+                host_ip: String::new(),
+                host_port: 8080,
+                container_port: 80,
+                protocol: Protocol::Tcp,
+            }],
+            ..ContainerState::default()
+        };
+        assert_eq!(published_ports(&state), "0.0.0.0:8080->80/tcp");
+        state.status = Status::Exited;
+        assert_eq!(published_ports(&state), "");
     }
 
     #[test]

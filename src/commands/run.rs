@@ -15,6 +15,7 @@ use super::{Ctx, find_image, print_out};
 use crate::cli::{PullPolicy, RunArgs};
 use crate::image::manifest::PlatformSpec;
 use crate::image::reference::Reference;
+use crate::network::ports::{self, PortMapping};
 use crate::runtime::mounts::Driver;
 use crate::runtime::userns::{self, IdLayout, Namespace};
 use crate::store::Store;
@@ -255,6 +256,12 @@ struct ParsedOptions {
     seccomp: Option<String>,
     no_new_privileges: bool,
     keep_id: bool,
+    /// The `-p` mappings; `-P`'s join them once the image is known.
+    ports: Vec<PortMapping>,
+    /// `-P`, unless the network mode discards published ports.
+    publish_all: bool,
+    dns: Vec<String>,
+    add_hosts: Vec<String>,
 }
 
 impl ParsedOptions {
@@ -341,6 +348,22 @@ impl ParsedOptions {
         if let Some(sig) = &args.stop_signal {
             parse_signal(sig)?;
         }
+        let publishes = check_network_conflicts(args)?;
+        let ports = if publishes {
+            parse_publish_options(&args.publish)?
+        } else {
+            Vec::new()
+        };
+        let dns = args
+            .dns
+            .iter()
+            .map(|d| parse_dns(d))
+            .collect::<Result<_>>()?;
+        let add_hosts = args
+            .add_host
+            .iter()
+            .map(|h| parse_add_host(h))
+            .collect::<Result<_>>()?;
         Ok(ParsedOptions {
             env,
             mounts,
@@ -348,6 +371,10 @@ impl ParsedOptions {
             seccomp,
             no_new_privileges,
             keep_id,
+            ports,
+            publish_all: publishes && args.publish_all,
+            dns,
+            add_hosts,
         })
     }
 }
@@ -481,6 +508,97 @@ pub fn parse_signal(spec: &str) -> Result<nix::sys::signal::Signal> {
     nix::sys::signal::Signal::from_str(&name).with_context(|| format!("invalid signal `{spec}`"))
 }
 
+/// Docker's refusals for options that another container's network cannot honour. Returns
+/// whether published ports are kept: the host's network discards them, with Docker's warning.
+fn check_network_conflicts(args: &RunArgs) -> Result<bool> {
+    let mode = args.network.as_deref().unwrap_or_default();
+    let publishing = !args.publish.is_empty() || args.publish_all;
+    if let Some(other) = mode.strip_prefix("container:") {
+        let refused = if publishing {
+            Some("-p/-P")
+        } else if !args.dns.is_empty() {
+            Some("--dns")
+        } else if !args.add_host.is_empty() {
+            Some("--add-host")
+        } else {
+            None
+        };
+        if let Some(option) = refused {
+            bail!(
+                "conflicting options: {option} and --network {mode}: the container uses the network of {other}, so give {option} to that container instead"
+            );
+        }
+    }
+    if mode == "host" && publishing {
+        eprintln!("WARNING: Published ports are discarded when using host network mode");
+        return Ok(false);
+    }
+    Ok(true)
+}
+
+/// Every `-p`, expanded; two claiming one host port are refused here, before anything is
+/// created.
+fn parse_publish_options(specs: &[String]) -> Result<Vec<PortMapping>> {
+    let mut mappings = Vec::new();
+    for spec in specs {
+        mappings.extend(ports::parse_publish(spec)?);
+    }
+    Ok(ports::merge(mappings, Vec::new())?)
+}
+
+/// `--dns IP`: an IPv4 or IPv6 address, stored in its canonical form as Docker does.
+fn parse_dns(spec: &str) -> Result<String> {
+    spec.trim()
+        .parse::<std::net::IpAddr>()
+        .map(|ip| ip.to_string())
+        .map_err(|_| {
+            anyhow::anyhow!(
+                "invalid --dns `{spec}`: give a name server's IP address, such as 9.9.9.9 or 2620:fe::fe (not a host name)"
+            )
+        })
+}
+
+/// Docker's value for `--add-host` that stands for the host's own address.
+const HOST_GATEWAY: &str = "host-gateway";
+
+/// `--add-host HOST:IP` or `HOST=IP` (IPv6 may be bracketed), stored as `HOST:IP` with the
+/// address as given, as Docker stores it; `host-gateway` is kept for the runtime to resolve.
+fn parse_add_host(spec: &str) -> Result<String> {
+    // `=` first: with `:` the first colon separates, so an IPv6 address stays whole.
+    let split = spec.split_once('=').or_else(|| spec.split_once(':'));
+    let Some((host, ip)) = split.filter(|(host, _)| {
+        !host.is_empty() && !host.contains(':') && !host.contains(char::is_whitespace)
+    }) else {
+        bail!(
+            "invalid --add-host `{spec}`: use HOST:IP or HOST=IP, e.g. db:10.0.0.5 (or HOST:host-gateway for the host)"
+        );
+    };
+    if ip == HOST_GATEWAY {
+        return Ok(format!("{host}:{ip}"));
+    }
+    let bare = match ip.strip_prefix('[').and_then(|i| i.strip_suffix(']')) {
+        Some(inner) if !inner.is_empty() => inner,
+        _ => ip,
+    };
+    if bare.parse::<std::net::IpAddr>().is_err() {
+        bail!(
+            "invalid IP address `{ip}` in --add-host `{spec}`: give a numeric address such as 10.0.0.5 or ::1, or host-gateway for the host"
+        );
+    }
+    Ok(format!("{host}:{bare}"))
+}
+
+/// The container's published ports: `-p`'s, then, with `-P`, each port the image exposes
+/// that `-p` does not already publish.
+fn published_ports(parsed: &ParsedOptions, image: &Value) -> Result<Vec<PortMapping>> {
+    let exposed = if parsed.publish_all {
+        ports::exposed_ports(image)
+    } else {
+        Vec::new()
+    };
+    Ok(ports::merge(parsed.ports.clone(), exposed)?)
+}
+
 fn strings(v: &Value, key: &str) -> Vec<String> {
     v.pointer(&format!("/config/{key}"))
         .and_then(Value::as_array)
@@ -577,8 +695,184 @@ fn build_config(
         labels,
         storage_driver: driver,
         network: "none".to_string(),
-        ports: Vec::new(),
-        dns: Vec::new(),
-        add_hosts: Vec::new(),
+        ports: published_ports(parsed, image)?,
+        dns: parsed.dns.clone(),
+        add_hosts: parsed.add_hosts.clone(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::network::ports::Protocol;
+    use clap::Parser;
+    use serde_json::json;
+
+    fn run_args(options: &[&str]) -> RunArgs {
+        let argv = ["nook", "run"]
+            .iter()
+            .chain(options)
+            .chain(&["busybox", "true"]);
+        match crate::cli::Cli::try_parse_from(argv).unwrap().command {
+            crate::cli::Command::Run(args) => args,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn config(options: &[&str], image: &Value) -> Result<ContainerConfig> {
+        let args = run_args(options);
+        let parsed = ParsedOptions::parse(&args)?;
+        build_config(&args, &parsed, image, &"a".repeat(64), "vfs".into())
+    }
+
+    fn mapping(
+        host_ip: &str,
+        host_port: u16,
+        container_port: u16,
+        protocol: Protocol,
+    ) -> PortMapping {
+        PortMapping {
+            host_ip: host_ip.into(),
+            host_port,
+            container_port,
+            protocol,
+        }
+    }
+
+    #[test]
+    fn published_ports_merge_p_and_publish_all() {
+        let image =
+            json!({"config": {"Cmd": ["sh"], "ExposedPorts": {"80/tcp": {}, "443/tcp": {}}}});
+        let c = config(&["-p", "8080:80", "-p", "127.0.0.1::53/udp"], &image).unwrap();
+        assert_eq!(
+            c.ports,
+            [
+                mapping("", 8080, 80, Protocol::Tcp),
+                mapping("127.0.0.1", 0, 53, Protocol::Udp)
+            ]
+        );
+        let c = config(&["-P", "--publish", "8080:80"], &image).unwrap();
+        assert_eq!(
+            c.ports,
+            [
+                mapping("", 8080, 80, Protocol::Tcp),
+                mapping("", 0, 443, Protocol::Tcp)
+            ]
+        );
+        let c = config(&["--publish-all"], &json!({"config": {"Cmd": ["sh"]}})).unwrap();
+        assert!(c.ports.is_empty());
+        assert!(config(&[], &image).unwrap().ports.is_empty());
+    }
+
+    #[test]
+    fn bad_port_options_fail_before_anything_is_created() {
+        let parse = |options: &[&str]| ParsedOptions::parse(&run_args(options)).map(|_| ());
+        let message = |options: &[&str]| parse(options).unwrap_err().to_string();
+        assert!(message(&["-p", "8080:0"]).contains("invalid container port `0` in `8080:0`"));
+        assert!(message(&["-p", "80/sctp"]).contains("sctp"));
+        assert_eq!(
+            message(&["-p", "8080:80", "-p", "8080:81"]),
+            "host port 0.0.0.0:8080/tcp is published twice (for container ports 80/tcp and 81/tcp): give each mapping its own host port"
+        );
+        assert!(parse(&["-p", "8080:80", "-p", "8081:80/udp", "-P"]).is_ok());
+    }
+
+    #[test]
+    fn dns_servers_are_ip_addresses() {
+        assert_eq!(parse_dns("9.9.9.9").unwrap(), "9.9.9.9");
+        assert_eq!(parse_dns(" 2620:fe:0:0::fe ").unwrap(), "2620:fe::fe");
+        for bad in ["dns.quad9.net", "", "9.9.9", "[::1]", "1.1.1.1:53"] {
+            assert_eq!(
+                parse_dns(bad).unwrap_err().to_string(),
+                format!(
+                    "invalid --dns `{bad}`: give a name server's IP address, such as 9.9.9.9 or 2620:fe::fe (not a host name)"
+                )
+            );
+        }
+        let c = config(
+            &["--dns", "1.1.1.1", "--dns", "0:0::1"],
+            &json!({"config": {"Cmd": ["sh"]}}),
+        )
+        .unwrap();
+        assert_eq!(c.dns, ["1.1.1.1", "::1"]);
+    }
+
+    #[test]
+    fn extra_hosts_as_docker_takes_them() {
+        assert_eq!(parse_add_host("db:10.0.0.5").unwrap(), "db:10.0.0.5");
+        assert_eq!(parse_add_host("db=10.0.0.5").unwrap(), "db:10.0.0.5");
+        assert_eq!(parse_add_host("v6:::1").unwrap(), "v6:::1");
+        assert_eq!(parse_add_host("v6=::1").unwrap(), "v6:::1");
+        assert_eq!(parse_add_host("v6:[::1]").unwrap(), "v6:::1");
+        assert_eq!(
+            parse_add_host("v6=[2001:db8::1]").unwrap(),
+            "v6:2001:db8::1"
+        );
+        // Kept as given, not canonicalised (Docker writes it to /etc/hosts so).
+        assert_eq!(parse_add_host("v6=0:0::1").unwrap(), "v6:0:0::1");
+        assert_eq!(
+            parse_add_host("host.docker.internal:host-gateway").unwrap(),
+            "host.docker.internal:host-gateway"
+        );
+        assert_eq!(
+            parse_add_host("gw=host-gateway").unwrap(),
+            "gw:host-gateway"
+        );
+        for bad in [
+            "db",
+            ":10.0.0.5",
+            "=10.0.0.5",
+            "a b:10.0.0.5",
+            "a:b=10.0.0.5",
+        ] {
+            assert_eq!(
+                parse_add_host(bad).unwrap_err().to_string(),
+                format!(
+                    "invalid --add-host `{bad}`: use HOST:IP or HOST=IP, e.g. db:10.0.0.5 (or HOST:host-gateway for the host)"
+                )
+            );
+        }
+        assert_eq!(
+            parse_add_host("db:example.com").unwrap_err().to_string(),
+            "invalid IP address `example.com` in --add-host `db:example.com`: give a numeric address such as 10.0.0.5 or ::1, or host-gateway for the host"
+        );
+        for bad in [
+            "db:",
+            "db:[]",
+            "db:10.0.0.256",
+            "db:[10.0.0.1",
+            "db: 10.0.0.1",
+        ] {
+            assert!(parse_add_host(bad).is_err(), "{bad}");
+        }
+        let c = config(
+            &["--add-host", "db=10.0.0.5", "--add-host", "gw:host-gateway"],
+            &json!({"config": {"Cmd": ["sh"]}}),
+        )
+        .unwrap();
+        assert_eq!(c.add_hosts, ["db:10.0.0.5", "gw:host-gateway"]);
+    }
+
+    #[test]
+    fn a_shared_network_refuses_what_it_cannot_honour() {
+        let check = |options: &[&str]| check_network_conflicts(&run_args(options));
+        assert!(check(&["-p", "80"]).unwrap());
+        assert!(check(&["--network", "none", "-P"]).unwrap());
+        assert!(!check(&["--network", "host", "-p", "80"]).unwrap());
+        assert!(check(&["--network", "host", "--dns", "1.1.1.1"]).unwrap());
+        assert!(check(&["--network", "container:db"]).unwrap());
+        assert_eq!(
+            check(&["--network", "container:db", "-p", "80"])
+                .unwrap_err()
+                .to_string(),
+            "conflicting options: -p/-P and --network container:db: the container uses the network of db, so give -p/-P to that container instead"
+        );
+        for (option, value) in [("--dns", "1.1.1.1"), ("--add-host", "a:1.2.3.4")] {
+            let err = check(&["--network", "container:db", option, value]).unwrap_err();
+            assert!(
+                err.to_string()
+                    .starts_with(&format!("conflicting options: {option} and"))
+            );
+        }
+    }
 }
