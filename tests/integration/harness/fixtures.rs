@@ -110,6 +110,21 @@ pub fn single_layer() -> &'static Image {
     })
 }
 
+/// The [`single_layer`] base with `EXPOSE 80 443 53/udp` in its config.
+pub fn exposing_ports() -> &'static Image {
+    static IMAGE: OnceLock<Image> = OnceLock::new();
+    IMAGE.get_or_init(|| {
+        let layer = gzip_layer(&base_tar());
+        let config = json!({
+            "Env": [PATH_ENV],
+            "Cmd": ["sh"],
+            "WorkingDir": "/",
+            "ExposedPorts": {"80/tcp": {}, "443/tcp": {}, "53/udp": {}},
+        });
+        push_image_with_config("exposing-ports", host_arch(), vec![layer], config)
+    })
+}
+
 /// Three layers: (1) the [`single_layer`] base (gzip); (2) `data/keep`, `data/gone`,
 /// `data/dir/a`, `opq/old1`, `opq/old2` (gzip); (3) whiteout `data/.wh.gone`, opaque
 /// `opq/.wh..wh..opq` and `opq/new`, **uncompressed**. After applying: `data/keep`,
@@ -377,6 +392,17 @@ fn pax_record(key: &str, value: &[u8]) -> Vec<u8> {
 
 /// Computes config and manifest for `layers`; the reference is `REPOSITORY:latest`.
 pub fn build_image(repository: &str, arch: &str, layers: Vec<Layer>, cmd: &[&str]) -> Image {
+    let container_config = json!({"Env": [PATH_ENV], "Cmd": cmd, "WorkingDir": "/"});
+    build_image_with_config(repository, arch, layers, container_config)
+}
+
+/// [`build_image`] with the config's `config` object (Env, Cmd, ExposedPorts…) as given.
+pub fn build_image_with_config(
+    repository: &str,
+    arch: &str,
+    layers: Vec<Layer>,
+    container_config: serde_json::Value,
+) -> Image {
     let diff_ids: Vec<String> = layers.iter().map(|l| l.diff_id.to_string()).collect();
     let history: Vec<_> = layers
         .iter()
@@ -387,7 +413,7 @@ pub fn build_image(repository: &str, arch: &str, layers: Vec<Layer>, cmd: &[&str
         "created": CREATED,
         "architecture": arch,
         "os": "linux",
-        "config": {"Env": [PATH_ENV], "Cmd": cmd, "WorkingDir": "/"},
+        "config": container_config,
         "rootfs": {"type": "layers", "diff_ids": diff_ids},
         "history": history,
     }))
@@ -419,8 +445,19 @@ pub fn build_image(repository: &str, arch: &str, layers: Vec<Layer>, cmd: &[&str
 /// Builds the image, writes it as an OCI layout tagged `latest`, and pushes it to
 /// `REGISTRY/fixtures/NAME:latest`.
 pub fn push_image(name: &str, arch: &str, layers: Vec<Layer>, cmd: &[&str]) -> Image {
+    let container_config = json!({"Env": [PATH_ENV], "Cmd": cmd, "WorkingDir": "/"});
+    push_image_with_config(name, arch, layers, container_config)
+}
+
+/// [`push_image`] with the config's `config` object as given.
+pub fn push_image_with_config(
+    name: &str,
+    arch: &str,
+    layers: Vec<Layer>,
+    container_config: serde_json::Value,
+) -> Image {
     let repository = format!("{}/fixtures/{name}", registry().addr);
-    let image = build_image(&repository, arch, layers, cmd);
+    let image = build_image_with_config(&repository, arch, layers, container_config);
     let layout = tempfile::tempdir().expect("temp dir for an OCI layout");
     write_image_blobs(layout.path(), &image);
     write_layout_index(
