@@ -1,5 +1,5 @@
-//! `ps`, `rm`, `rename`, `wait`, `container prune`, container `inspect` and rmi's in-use
-//! check. `run` and `create` are written elsewhere, so containers are made here through the
+//! `ps`, `rm`, `rename`, `wait`, `container prune`, container `inspect`, `port` and rmi's
+//! in-use check. `run` and `create` are written elsewhere, so containers are made here through the
 //! library (as the test process), then handed to the test user; a "running" container is a
 //! real `sleep` started as the test user, standing in for both PID 1 and the monitor.
 
@@ -7,6 +7,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
+use nook::network::ports::{PortMapping, Protocol};
 use nook::store::Store;
 use nook::store::containers::{
     ContainerConfig, ContainerRecord, ContainerState, Status, boot_id, new_container_id,
@@ -541,4 +542,86 @@ fn ps_copes_with_500_containers() {
     assert_eq!(out.lines().count(), 501);
     assert!(out.lines().nth(1).unwrap().ends_with(" c0"));
     assert!(out.lines().last().unwrap().ends_with(" c499"));
+}
+
+/// The ports the runtime recorded for a running container, as `ps`, `port` and `inspect`
+/// show them; gone once it is not running.
+#[test]
+fn a_running_container_shows_its_published_ports() {
+    let mut s = Setup::new();
+    let (id, _) = s.running("web");
+    let mut state = s.store.container_state(&id).unwrap();
+    let mapping = |ip: &str, host_port, container_port, protocol| PortMapping {
+        host_ip: ip.to_string(),
+        host_port,
+        container_port,
+        protocol,
+    };
+    state.ports = vec![
+        mapping("", 8080, 80, Protocol::Tcp),
+        mapping("127.0.0.1", 5353, 53, Protocol::Udp),
+        mapping("", 8081, 8081, Protocol::Tcp),
+        mapping("", 8082, 8082, Protocol::Tcp),
+    ];
+    s.set_state(&id, &state);
+
+    let shown = "0.0.0.0:8081-8082->8081-8082/tcp, 127.0.0.1:5353->53/udp, 0.0.0.0:8080->80/tcp";
+    assert_eq!(
+        assert_success(&s.nook(&["ps", "--format", "{{.Ports}}"])),
+        format!("{shown}\n")
+    );
+    let table = assert_success(&s.nook(&["ps"]));
+    let header = table.lines().next().unwrap();
+    let at = |column: &str| header.find(column).unwrap();
+    assert!(
+        at("STATUS") < at("PORTS") && at("PORTS") < at("NAMES"),
+        "{header}"
+    );
+    let row = table.lines().nth(1).unwrap();
+    assert_eq!(row[at("PORTS")..].trim_end(), format!("{shown}   web"));
+
+    assert_eq!(
+        assert_success(&s.nook(&["port", "web"])),
+        "53/udp -> 127.0.0.1:5353\n80/tcp -> 0.0.0.0:8080\n8081/tcp -> 0.0.0.0:8081\n8082/tcp -> 0.0.0.0:8082\n"
+    );
+    assert_eq!(
+        assert_success(&s.nook(&["port", "web", "80"])),
+        "0.0.0.0:8080\n"
+    );
+    assert_eq!(
+        assert_success(&s.nook(&["port", &id[..12], "53/udp"])),
+        "127.0.0.1:5353\n"
+    );
+    // Without a protocol, Docker means tcp.
+    let err = assert_failure(&s.nook(&["port", "web", "53"]), 125);
+    crate::harness::assert_one_error_line(&err, "No public port '53' published for web");
+
+    let inspected: serde_json::Value =
+        serde_json::from_str(&assert_success(&s.nook(&["inspect", "web"]))).unwrap();
+    assert_eq!(
+        inspected[0]["NetworkSettings"]["Ports"],
+        serde_json::json!({
+            "80/tcp": [{"HostIp": "0.0.0.0", "HostPort": "8080"}],
+            "53/udp": [{"HostIp": "127.0.0.1", "HostPort": "5353"}],
+            "8081/tcp": [{"HostIp": "0.0.0.0", "HostPort": "8081"}],
+            "8082/tcp": [{"HostIp": "0.0.0.0", "HostPort": "8082"}],
+        })
+    );
+
+    // Its monitor gone, the container is not running and publishes nothing.
+    for child in &mut s.sleepers {
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+    assert_eq!(assert_success(&s.nook(&["port", "web"])), "");
+    assert_eq!(
+        assert_success(&s.nook(&["ps", "-a", "--format", "[{{.Ports}}]"])),
+        "[]\n"
+    );
+    let inspected: serde_json::Value =
+        serde_json::from_str(&assert_success(&s.nook(&["inspect", "web"]))).unwrap();
+    assert_eq!(
+        inspected[0]["NetworkSettings"]["Ports"],
+        serde_json::json!({})
+    );
 }
