@@ -348,12 +348,9 @@ impl ParsedOptions {
         if let Some(sig) = &args.stop_signal {
             parse_signal(sig)?;
         }
+        // Checked even where the network mode then discards them, as Docker does.
+        let ports = parse_publish_options(&args.publish)?;
         let publishes = check_network_conflicts(args)?;
-        let ports = if publishes {
-            parse_publish_options(&args.publish)?
-        } else {
-            Vec::new()
-        };
         let dns = args
             .dns
             .iter()
@@ -371,7 +368,7 @@ impl ParsedOptions {
             seccomp,
             no_new_privileges,
             keep_id,
-            ports,
+            ports: if publishes { ports } else { Vec::new() },
             publish_all: publishes && args.publish_all,
             dns,
             add_hosts,
