@@ -950,7 +950,9 @@ fn mount_fuse_overlayfs(
         if let Some(status) = child.try_wait().map_err(io_err("wait for", target))? {
             return Err(failed(status.to_string()));
         }
-        if fs::metadata(target).map_err(io_err("stat", target))?.dev() != parent_dev {
+        // A target that cannot be looked at is "not mounted yet": fuse-overlayfs then exits
+        // with its own, better, message.
+        if fs::metadata(target).is_ok_and(|m| m.dev() != parent_dev) {
             FUSE_DAEMON.store(child.id() as i32, std::sync::atomic::Ordering::Relaxed);
             return Ok(());
         }
