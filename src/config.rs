@@ -35,6 +35,39 @@ pub enum ConfigError {
     MirrorRewrite { reference: String, mirror: String },
 }
 
+/// `config.toml`: nook's defaults for options left out on the command line.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NookConfig {
+    #[serde(default)]
+    pub network: NetworkConfig,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NetworkConfig {
+    /// `--network` when it is not given, e.g. `slirp4netns:allow_host_loopback=true`.
+    pub default: Option<String>,
+}
+
+impl NookConfig {
+    /// Reads `path`; a missing file means every default. Unknown keys are errors that name
+    /// the key.
+    pub fn load(path: &Path) -> Result<NookConfig, ConfigError> {
+        match std::fs::read_to_string(path) {
+            Ok(text) => toml::from_str(&text).map_err(|e| ConfigError::Parse {
+                path: path.to_path_buf(),
+                message: e.message().to_string(),
+            }),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(NookConfig::default()),
+            Err(source) => Err(ConfigError::Read {
+                path: path.to_path_buf(),
+                source,
+            }),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RegistriesConfig {
     /// Registries tried, in order, for a name that names none.

@@ -94,6 +94,11 @@ impl Paths {
     pub fn registries_config(&self) -> PathBuf {
         self.config.join("registries.toml")
     }
+
+    /// `config.toml`: nook's own settings.
+    pub fn nook_config(&self) -> PathBuf {
+        self.config.join("config.toml")
+    }
 }
 
 fn absolutize(p: PathBuf) -> PathBuf {

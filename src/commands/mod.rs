@@ -47,6 +47,10 @@ impl Ctx {
         Ok(RegistriesConfig::load(&self.paths.registries_config())?)
     }
 
+    pub fn nook_config(&self) -> Result<crate::config::NookConfig> {
+        Ok(crate::config::NookConfig::load(&self.paths.nook_config())?)
+    }
+
     pub fn auth_files(&self) -> crate::image::auth::AuthFiles {
         let primary = std::env::var_os("REGISTRY_AUTH_FILE")
             .filter(|v| !v.is_empty())

@@ -15,6 +15,7 @@ use super::{Ctx, find_image, print_out};
 use crate::cli::{PullPolicy, RunArgs};
 use crate::image::manifest::PlatformSpec;
 use crate::image::reference::Reference;
+use crate::network::Mode;
 use crate::network::ports::{self, PortMapping};
 use crate::runtime::mounts::Driver;
 use crate::runtime::userns::{self, IdLayout, Namespace};
@@ -24,7 +25,8 @@ use crate::store::images::ImageRecord;
 
 pub fn run(args: RunArgs, ctx: &Ctx) -> Result<i32> {
     // Validate what needs no store before anything is written.
-    let parsed = ParsedOptions::parse(&args)?;
+    let mut parsed = ParsedOptions::parse(&args)?;
+    parsed.resolve_network(ctx)?;
     if userns::inside()?.is_none() {
         // The record is written from the host side, and the container's monitor enters a
         // user namespace of its own, laid out as its options ask (keep-id). A missing image
@@ -35,11 +37,21 @@ pub fn run(args: RunArgs, ctx: &Ctx) -> Result<i32> {
             Err(pull_status) => return Ok(pull_status),
         };
         let record = create_from_image(&args, &parsed, &store, &image)?;
-        return launch(ctx, &record, !args.detach, true, args.detach);
+        return launch_new(ctx, &store, &record, &args);
     }
     // Real root: no user namespace to make.
     let record = create_record(&args, &parsed, ctx)?;
-    launch(ctx, &record, !args.detach, true, args.detach)
+    launch_new(ctx, &ctx.store()?, &record, &args)
+}
+
+/// Starts a container `run` just created; one that cannot start is not left behind.
+fn launch_new(ctx: &Ctx, store: &Store, record: &ContainerRecord, args: &RunArgs) -> Result<i32> {
+    let launched = launch(ctx, record, !args.detach, true, args.detach);
+    if launched.is_err() {
+        // The monitor removes it when it started and failed; before that, it is ours to.
+        let _ = store.remove_container(&record.id);
+    }
+    launched
 }
 
 /// The image `run` uses, pulled first when it is missing or `--pull=always` says so; or the
@@ -95,10 +107,11 @@ pub fn launch(
     print_id: bool,
 ) -> Result<i32> {
     let id = record.id.as_str();
-    let layout = if record.config.keep_id {
-        IdLayout::KeepId
-    } else {
-        IdLayout::Standard
+    let layout = match Mode::parse(&record.config.network) {
+        // Sharing a network namespace means sharing the user namespace that owns it.
+        Ok(Mode::Container(other)) => IdLayout::Join(running_pid(ctx, &other)?),
+        _ if record.config.keep_id => IdLayout::KeepId,
+        _ => IdLayout::Standard,
     };
     let inside = userns::inside()?.is_some();
     let mut args: Vec<OsString> = vec![
@@ -153,8 +166,22 @@ pub fn launch(
     Ok(0)
 }
 
+/// PID 1 of container `id`, which must be running (its network is to be shared).
+fn running_pid(ctx: &Ctx, id: &str) -> Result<i32> {
+    let store = ctx.store()?;
+    let state = store.observed_container_state(id)?;
+    let short = &id[..id.len().min(12)];
+    match state.pid {
+        Some(pid) if state.status == containers::Status::Running => Ok(pid),
+        _ => bail!(
+            "container {short}, whose network this one shares, is not running: start it first"
+        ),
+    }
+}
+
 pub fn create(args: RunArgs, ctx: &Ctx) -> Result<i32> {
-    let parsed = ParsedOptions::parse(&args)?;
+    let mut parsed = ParsedOptions::parse(&args)?;
+    parsed.resolve_network(ctx)?;
     let record = create_record(&args, &parsed, ctx)?;
     print_out(&format!("{}\n", record.id))?;
     Ok(0)
@@ -184,6 +211,32 @@ fn create_from_image(
         Some(n) => n.trim_start_matches('/').to_string(),
         None => containers::generate_name(&|n| existing.contains(n)),
     };
+    let network = match &parsed.network {
+        // Docker stores the other container by ID, so a rename does not break the link.
+        Some(Mode::Container(other)) => {
+            let target = store
+                .find_container(other)
+                .with_context(|| format!("cannot share the network of container `{other}`"))?;
+            if target.config.keep_id != parsed.keep_id {
+                bail!(
+                    "cannot share the network of container `{other}`: it was created {} --userns=keep-id and this one {}; both must use the same user namespace layout",
+                    if target.config.keep_id {
+                        "with"
+                    } else {
+                        "without"
+                    },
+                    if parsed.keep_id {
+                        "with it"
+                    } else {
+                        "without it"
+                    }
+                );
+            }
+            Mode::Container(target.id)
+        }
+        Some(mode) => mode.clone(),
+        None => Mode::None,
+    };
     let driver = if parsed.keep_id {
         // The layers' ids must be shown renumbered, which only fuse-overlayfs can do.
         match args.storage_driver.as_deref() {
@@ -195,7 +248,8 @@ fn create_from_image(
     } else {
         choose_driver(args.storage_driver.as_deref(), store)?
     };
-    let config = build_config(args, parsed, &image_config, &id, driver)?;
+    let mut config = build_config(args, parsed, &image_config, &id, driver)?;
+    config.network = network.spec();
     let record = ContainerRecord {
         id,
         name,
@@ -262,9 +316,48 @@ struct ParsedOptions {
     publish_all: bool,
     dns: Vec<String>,
     add_hosts: Vec<String>,
+    /// `--network` as given; [`ParsedOptions::resolve_network`] fills in the default.
+    network: Option<Mode>,
 }
 
 impl ParsedOptions {
+    /// The network mode: as given, else config.toml's default, else pasta (or slirp4netns
+    /// where only it is installed); its helper must be installed, and it must be able to
+    /// honour the other options.
+    fn resolve_network(&mut self, ctx: &Ctx) -> Result<()> {
+        let mode = match self.network.take() {
+            Some(mode) => mode,
+            None => {
+                let config = ctx.nook_config()?;
+                Mode::default_mode(config.network.default.as_deref()).with_context(|| {
+                    format!(
+                        "invalid network.default in {}",
+                        ctx.paths.nook_config().display()
+                    )
+                })?
+            }
+        };
+        mode.check_helper()?;
+        if mode == Mode::None && (!self.ports.is_empty() || self.publish_all) {
+            bail!(
+                "cannot publish ports with --network none: the container has only a loopback interface (use --network pasta or slirp4netns)"
+            );
+        }
+        let reaches_host = mode.reaches_host() || mode == Mode::Host;
+        if let Some(entry) = self
+            .add_hosts
+            .iter()
+            .find(|h| h.ends_with(":host-gateway"))
+            .filter(|_| !reaches_host)
+        {
+            bail!(
+                "--add-host {entry} needs a network that reaches the host: use --network pasta:--map-gw or slirp4netns:allow_host_loopback=true"
+            );
+        }
+        self.network = Some(mode);
+        Ok(())
+    }
+
     fn parse(args: &RunArgs) -> Result<ParsedOptions> {
         let keep_id = match args.userns.as_deref() {
             None | Some("") | Some("host") => false,
@@ -276,12 +369,7 @@ impl ParsedOptions {
                 "unsupported --userns mode `{other}`: use keep-id (your own uid and gid inside), or leave it out (container root is your own uid)"
             ),
         };
-        match args.network.as_deref() {
-            None | Some("none") => {}
-            Some(other) => bail!(
-                "--network {other} is not available yet: containers get only a loopback interface (--network none)"
-            ),
-        }
+        let network = args.network.as_deref().map(Mode::parse).transpose()?;
         if let Some(name) = &args.name {
             let n = name.trim_start_matches('/');
             let valid = n.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
@@ -372,6 +460,7 @@ impl ParsedOptions {
             publish_all: publishes && args.publish_all,
             dns,
             add_hosts,
+            network,
         })
     }
 }

@@ -12,6 +12,7 @@
 use std::ffi::CString;
 use std::fs::File;
 use std::io::{self, Read, Write};
+use std::net::{IpAddr, Ipv4Addr};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
@@ -21,6 +22,7 @@ use nix::sys::wait::{WaitStatus, waitpid};
 use nix::unistd::Pid;
 
 use crate::error::ExitError;
+use crate::network;
 use crate::runtime::mounts::{self, Bind, ContainerMounts, Driver, RootfsSpec, ShownIds};
 use crate::runtime::security::{self, CapabilitySet, SeccompPolicy};
 use crate::runtime::tty;
@@ -102,18 +104,34 @@ fn start_and_wait(
 
     let (caps, seccomp) = security_for(config)?;
 
-    nix::sched::unshare(
-        CloneFlags::CLONE_NEWNS
-            | CloneFlags::CLONE_NEWUTS
-            | CloneFlags::CLONE_NEWIPC
-            | CloneFlags::CLONE_NEWNET
-            | CloneFlags::CLONE_NEWCGROUP,
-    )
-    .map_err(|e| anyhow::anyhow!("cannot create the container's namespaces: {e}"))?;
+    // Still in the host's network namespace: host ports are checked and the helper's
+    // launcher forked here (see the network module).
+    let net_mode = network::Mode::parse(if config.network.is_empty() {
+        "none"
+    } else {
+        &config.network
+    })?;
+    let prepared = network::prepare(&net_mode, &config.ports, &dir)?;
+    let mut namespaces = CloneFlags::CLONE_NEWNS
+        | CloneFlags::CLONE_NEWUTS
+        | CloneFlags::CLONE_NEWIPC
+        | CloneFlags::CLONE_NEWCGROUP;
+    if net_mode.own_namespace() {
+        namespaces |= CloneFlags::CLONE_NEWNET;
+    }
+    nix::sched::unshare(namespaces)
+        .map_err(|e| anyhow::anyhow!("cannot create the container's namespaces: {e}"))?;
+    if let network::Mode::Container(other) = &net_mode {
+        join_network_of(store, other)?;
+    }
     nix::unistd::sethostname(&config.hostname)
         .map_err(|e| anyhow::anyhow!("cannot set the hostname `{}`: {e}", config.hostname))?;
-    sys::bring_loopback_up()
-        .map_err(|e| anyhow::anyhow!("cannot bring up the loopback interface: {e}"))?;
+    if net_mode.own_namespace() {
+        sys::bring_loopback_up()
+            .map_err(|e| anyhow::anyhow!("cannot bring up the loopback interface: {e}"))?;
+    }
+    // Comes up while the root file system is mounted.
+    let network_starting = prepared.start()?;
 
     let driver = match Driver::parse(&config.storage_driver) {
         Some(d) => d,
@@ -149,7 +167,9 @@ fn start_and_wait(
     // monitor's) mount namespace, and a fuse-overlayfs daemon in it would otherwise keep the
     // namespace, and itself, alive after the monitor exits.
     let _unmount = Unmount(merged.clone());
-    let mut etc_files = write_etc_files(&dir, config)?;
+    // Stopped when dropped: after PID 1 has exited, or on any error before.
+    let connected = network_starting.ready()?;
+    let mut etc_files = write_etc_files(&dir, record, &net_mode, store)?;
     if let Some((uid, gid)) = keep_id {
         etc_files.extend(write_keep_id_accounts(&dir, &merged, uid, gid)?);
     }
@@ -280,7 +300,7 @@ fn start_and_wait(
             finished_at: None,
             exit_code: None,
             error: None,
-            ports: Vec::new(),
+            ports: connected.ports().to_vec(),
         };
     })?;
     if let Some(mut n) = notify.take() {
@@ -303,6 +323,7 @@ fn start_and_wait(
         &dir,
     );
     let status = wait_for(child)?;
+    drop(connected);
     // Before the container's directory can be removed (--rm).
     drop(_unmount);
 
@@ -311,6 +332,7 @@ fn start_and_wait(
         s.pid = None;
         s.exit_code = Some(status);
         s.finished_at = Some(Utc::now());
+        s.ports.clear();
     })?;
     if config.auto_remove {
         store.remove_container(&record.id)?;
@@ -767,26 +789,90 @@ fn find_executable(program: &str, path_var: &str) -> Result<String, (i32, String
 }
 
 /// `/etc/hosts`, `/etc/hostname` and `/etc/resolv.conf` for the container, kept in its
-/// directory and bind-mounted.
-fn write_etc_files(dir: &Path, config: &ContainerConfig) -> io::Result<Vec<(PathBuf, String)>> {
+/// directory and bind-mounted. Written once the network is up (inside its namespace), so the
+/// container's address and gateway can be read from it.
+fn write_etc_files(
+    dir: &Path,
+    record: &ContainerRecord,
+    mode: &network::Mode,
+    store: &Store,
+) -> anyhow::Result<Vec<(PathBuf, String)>> {
+    let config = &record.config;
+    let (hosts_text, resolv_text) = match mode {
+        // Docker shares the other container's files along with its network.
+        network::Mode::Container(other) => {
+            let other_dir = store.container_dir(other);
+            let read =
+                |name: &str| std::fs::read_to_string(other_dir.join(name)).unwrap_or_default();
+            (read("hosts"), read("resolv.conf"))
+        }
+        _ => {
+            // The monitor still sees the host's files.
+            let host_resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+            let gateway = network::default_gateway();
+            let reaches_host = mode.reaches_host() || *mode == network::Mode::Host;
+            let net = network::EtcNetwork {
+                hostname: &config.hostname,
+                name: &record.name,
+                address: network::first_address().map(IpAddr::V4),
+                host_gateway: network::host_gateway(mode, gateway).filter(|_| reaches_host),
+                add_hosts: &config.add_hosts,
+            };
+            let host_hosts = match mode {
+                network::Mode::Host => {
+                    Some(std::fs::read_to_string("/etc/hosts").unwrap_or_default())
+                }
+                _ => None,
+            };
+            let hosts =
+                network::hosts_file(&net, host_hosts.as_deref()).map_err(anyhow::Error::msg)?;
+            let resolvers = match mode {
+                network::Mode::Pasta(_) => network::Resolvers::Forwarder(network::PASTA_DNS.into()),
+                // slirp4netns answers DNS at the address after its gateway.
+                network::Mode::Slirp4netns(_) => network::Resolvers::Forwarder(
+                    gateway
+                        .map(|g| Ipv4Addr::from(u32::from(g) + 1))
+                        .unwrap_or(network::SLIRP_DNS)
+                        .into(),
+                ),
+                network::Mode::Host => network::Resolvers::Host,
+                _ => network::Resolvers::Unreachable,
+            };
+            (
+                hosts,
+                network::resolv_conf(&config.dns, resolvers, &host_resolv),
+            )
+        }
+    };
     let hosts = dir.join("hosts");
-    std::fs::write(
-        &hosts,
-        format!(
-            "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t{}\n",
-            config.hostname
-        ),
-    )?;
+    std::fs::write(&hosts, hosts_text)?;
     let hostname = dir.join("hostname");
     std::fs::write(&hostname, format!("{}\n", config.hostname))?;
     let resolv = dir.join("resolv.conf");
-    // No network yet: an empty resolver list, so lookups fail at once instead of timing out.
-    std::fs::write(&resolv, "")?;
+    std::fs::write(&resolv, resolv_text)?;
     Ok(vec![
         (hosts, "/etc/hosts".into()),
         (hostname, "/etc/hostname".into()),
         (resolv, "/etc/resolv.conf".into()),
     ])
+}
+
+/// Enters the network namespace of container `other`, which must be running. This process
+/// is already in its user namespace (see `IdLayout::Join`).
+fn join_network_of(store: &Store, other: &str) -> anyhow::Result<()> {
+    let state = store.observed_container_state(other)?;
+    let short = &other[..other.len().min(12)];
+    let pid = match state.pid {
+        Some(pid) if state.status == Status::Running => pid,
+        _ => anyhow::bail!(
+            "container {short}, whose network this one shares, is not running: start it first"
+        ),
+    };
+    let ns = File::open(format!("/proc/{pid}/ns/net")).map_err(|e| {
+        anyhow::anyhow!("cannot open the network namespace of container {short}: {e}")
+    })?;
+    nix::sched::setns(ns, CloneFlags::CLONE_NEWNET)
+        .map_err(|e| anyhow::anyhow!("cannot join the network namespace of container {short}: {e}"))
 }
 
 /// fuse-overlayfs's id mapping that shows the layers' owners as they are in the store's

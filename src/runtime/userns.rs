@@ -21,6 +21,8 @@ const ENV_SYNC: &str = "_NOOK_USERNS_SYNC";
 const ENV_MAX_ID: &str = "_NOOK_USERNS_MAX_ID";
 /// A detached child (a container's monitor) must outlive its parent.
 const ENV_DETACHED: &str = "_NOOK_USERNS_DETACHED";
+/// The child joins the user namespace of this process instead of making one.
+const ENV_JOIN: &str = "_NOOK_USERNS_JOIN";
 const READY: u8 = b'r';
 const GO: u8 = b'g';
 const ABORT: u8 = b'x';
@@ -67,6 +69,8 @@ pub enum IdLayout {
     /// root (see [`idmap::keep_id`]). The child starts as that uid, with every capability in
     /// the namespace until it executes something.
     KeepId,
+    /// The existing namespace of this process (another container's, to share its network).
+    Join(i32),
 }
 
 /// What the work may assume about ids once inside.
@@ -103,10 +107,13 @@ pub fn inside() -> Result<Option<Namespace>, UsernsError> {
     let max_id = || std::env::var(ENV_MAX_ID).ok().and_then(|v| v.parse().ok());
     if let Some(sync) = std::env::var_os(ENV_SYNC) {
         let detached = std::env::var_os(ENV_DETACHED).is_some();
+        let join = std::env::var(ENV_JOIN)
+            .ok()
+            .and_then(|p| p.parse::<i32>().ok());
         // Ours alone: removed so nothing this process starts sees them. ENV_MAX_ID stays,
         // marking nook processes started from here as inside already.
-        sys::remove_env_single_threaded(&[ENV_SYNC, ENV_DETACHED]);
-        child_handshake(&sync.to_string_lossy(), detached)?;
+        sys::remove_env_single_threaded(&[ENV_SYNC, ENV_DETACHED, ENV_JOIN]);
+        child_handshake(&sync.to_string_lossy(), detached, join)?;
         return Ok(Some(Namespace {
             max_id: max_id().unwrap_or(0),
             can_chown: true,
@@ -160,7 +167,22 @@ pub fn spawn(
     layout: IdLayout,
     detached: bool,
 ) -> Result<Spawned, UsernsError> {
-    let maps = plan_maps(notice, runtime_dir, layout)?;
+    let maps = match layout {
+        IdLayout::Join(pid) => {
+            let read = |name: &str| {
+                let path = PathBuf::from(format!("/proc/{pid}/{name}"));
+                std::fs::read_to_string(&path)
+                    .map(|text| idmap::parse_proc_map(&text))
+                    .map_err(|source| UsernsError::ReadSubid { path, source })
+            };
+            Maps {
+                uid: read("uid_map")?,
+                gid: read("gid_map")?,
+                single: false,
+            }
+        }
+        _ => plan_maps(notice, runtime_dir, layout)?,
+    };
     let max_id = idmap::max_inside(&maps.uid).min(idmap::max_inside(&maps.gid));
     let (go_read, go_write) = sys::pipe().map_err(UsernsError::Spawn)?;
     let (ready_read, ready_write) = sys::pipe().map_err(UsernsError::Spawn)?;
@@ -175,6 +197,9 @@ pub fn spawn(
             format!("{},{}", go_read.as_raw_fd(), ready_write.as_raw_fd()),
         )
         .env(ENV_MAX_ID, max_id.to_string());
+    if let IdLayout::Join(pid) = layout {
+        cmd.env(ENV_JOIN, pid.to_string());
+    }
     if detached {
         // Nothing of the caller's: a caller reading our output (a pipe) would otherwise
         // wait for the container to end.
@@ -195,7 +220,12 @@ pub fn spawn(
     let mut byte = [0u8];
     let got = ready.read(&mut byte).map_err(UsernsError::Handshake)?;
     if got == 1 && byte[0] == READY {
-        if let Err(e) = write_maps(pid, &maps) {
+        let mapped = match layout {
+            // The namespace's ids are mapped already.
+            IdLayout::Join(_) => Ok(()),
+            _ => write_maps(pid, &maps),
+        };
+        if let Err(e) = mapped {
             let _ = go.write_all(&[ABORT]);
             let _ = child.wait();
             return Err(e);
@@ -205,7 +235,7 @@ pub fn spawn(
     Ok(Spawned { child })
 }
 
-fn child_handshake(sync: &str, detached: bool) -> Result<(), UsernsError> {
+fn child_handshake(sync: &str, detached: bool, join: Option<i32>) -> Result<(), UsernsError> {
     let bad = || UsernsError::Handshake(io::Error::other(format!("bad {ENV_SYNC} value `{sync}`")));
     let (go_fd, ready_fd) = sync.split_once(',').ok_or_else(bad)?;
     let go_fd: i32 = go_fd.parse().map_err(|_| bad())?;
@@ -220,7 +250,10 @@ fn child_handshake(sync: &str, detached: bool) -> Result<(), UsernsError> {
     } else {
         sys::die_with_parent().map_err(UsernsError::Handshake)?;
     }
-    let unshared = sys::unshare_user_namespace();
+    let unshared = match join {
+        Some(pid) => join_user_namespace(pid),
+        None => sys::unshare_user_namespace(),
+    };
     let status = if unshared.is_ok() { READY } else { ABORT };
     ready.write_all(&[status]).map_err(UsernsError::Handshake)?;
     unshared.map_err(UsernsError::Unshare)?;
@@ -231,6 +264,13 @@ fn child_handshake(sync: &str, detached: bool) -> Result<(), UsernsError> {
         std::process::exit(125);
     }
     Ok(())
+}
+
+/// Enters the user namespace of process `pid`, which the user owns (it is a container's), so
+/// this process holds every capability there.
+fn join_user_namespace(pid: i32) -> io::Result<()> {
+    let ns = std::fs::File::open(format!("/proc/{pid}/ns/user"))?;
+    nix::sched::setns(ns, nix::sched::CloneFlags::CLONE_NEWUSER).map_err(io::Error::from)
 }
 
 struct Maps {
@@ -294,7 +334,7 @@ fn plan_maps(
         idmap::mappings(gid, &sub_gids),
     );
     Ok(match layout {
-        IdLayout::Standard => Maps {
+        IdLayout::Standard | IdLayout::Join(_) => Maps {
             uid: uids,
             gid: gids,
             single: false,

@@ -580,3 +580,14 @@ pub fn die_with_parent_on_exec(command: &mut std::process::Command) {
         });
     }
 }
+
+/// Gives a forked child about to exec another program the signal state a program expects:
+/// SIGPIPE at its default (Rust's runtime ignores it, and an ignored signal stays ignored
+/// across exec) and nothing blocked. `std::process::Command` does the same for its children.
+pub fn reset_signals_for_exec() -> io::Result<()> {
+    use nix::sys::signal::{SigHandler, SigSet, SigmaskHow, Signal, signal, sigprocmask};
+    // SAFETY: installing SIG_DFL runs no handler code, so no handler can observe this
+    // process in an inconsistent state.
+    unsafe { signal(Signal::SIGPIPE, SigHandler::SigDfl) }.map_err(io::Error::from)?;
+    sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None).map_err(io::Error::from)
+}

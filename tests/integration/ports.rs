@@ -81,6 +81,8 @@ fn create_records_ports_dns_and_hosts_as_inspect_shows_them() {
         "db=10.0.0.5",
         "--add-host",
         "gw:host-gateway",
+        "--network",
+        "pasta:--map-gw",
         &image,
         "true",
     ]));
