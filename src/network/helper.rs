@@ -19,6 +19,8 @@ use crate::sys;
 
 /// Where the helper finds the namespace it serves.
 const NETNS_FD: i32 = 5;
+/// Where slirp4netns finds the container's directory, which holds its API socket.
+const API_DIR_FD: i32 = 6;
 
 /// How long a helper may take to bring the network up.
 const READY_TIMEOUT: Duration = Duration::from_secs(20);
@@ -37,8 +39,9 @@ struct Launcher {
     go: UnixStream,
     log: PathBuf,
     ready: Readiness,
-    /// slirp4netns's API socket, when ports are forwarded through it.
-    api_socket: Option<PathBuf>,
+    /// slirp4netns's API socket, when ports are forwarded through it: the directory it is in
+    /// (open here) and its name.
+    api_socket: Option<(File, String)>,
 }
 
 enum Readiness {
@@ -107,29 +110,50 @@ pub fn prepare(
                 "pasta",
                 args,
                 &log,
-                None,
+                Vec::new(),
                 Readiness::PidFile(pid_file),
                 None,
             )?
         }
         Mode::Slirp4netns(options) => {
-            let api = (!ports.is_empty()).then_some(api_socket);
-            if let Some(api) = &api {
-                remove_if_present(api)?;
-            }
             let (ready_r, ready_w) = sys::pipe().map_err(spawn_err("slirp4netns"))?;
             let (exit_r, exit_w) = sys::pipe().map_err(spawn_err("slirp4netns"))?;
-            let args = slirp_args(options, api.as_deref(), &netns);
+            let mut inherited = vec![(ready_w, 3), (exit_r, 4)];
+            // The API socket (for ports) is named through the container's directory as an
+            // inherited descriptor: its full path can exceed a socket address's 108 bytes.
+            let api_dir = if ports.is_empty() {
+                None
+            } else {
+                remove_if_present(&api_socket)?;
+                let opened = File::open(dir).map_err(|source| NetworkError::Io {
+                    op: "open",
+                    path: dir.to_path_buf(),
+                    source,
+                })?;
+                inherited.push((
+                    opened.try_clone().map_err(spawn_err("slirp4netns"))?.into(),
+                    API_DIR_FD,
+                ));
+                Some(opened)
+            };
+            let api_name = api_socket
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let api_arg = api_dir
+                .as_ref()
+                .map(|_| PathBuf::from(format!("/proc/self/fd/{API_DIR_FD}/{api_name}")));
+            let args = slirp_args(options, api_arg.as_deref(), &netns);
             fork_launcher(
                 "slirp4netns",
                 args,
                 &log,
-                Some((ready_w, exit_r)),
+                inherited,
                 Readiness::Pipe {
                     ready: File::from(ready_r),
                     exit: exit_w,
                 },
-                api,
+                api_dir.map(|d| (d, api_name)),
             )?
         }
         _ => unreachable!("modes without a helper returned above"),
@@ -160,8 +184,8 @@ impl Prepared {
     /// The caller may do other work while it comes up, then waits with [`Starting::ready`].
     pub fn start(self) -> Result<Starting, NetworkError> {
         if let Some(launcher) = &self.launcher {
-            let sent = File::open("/proc/self/ns/net")
-                .and_then(|ns| sys::send_fd(&launcher.go, &ns));
+            let sent =
+                File::open("/proc/self/ns/net").and_then(|ns| sys::send_fd(&launcher.go, &ns));
             if let Err(e) = sent {
                 stop(launcher.pid);
                 return Err(NetworkError::HelperFailed {
@@ -242,10 +266,11 @@ impl Starting {
             ports,
             helper: Some((binary, pid, exit_fd)),
         };
-        if let Some(api) = &api_socket {
+        if let Some((dir, name)) = &api_socket {
+            let api = PathBuf::from(format!("/proc/self/fd/{}/{name}", dir.as_raw_fd()));
             for port in &connected.ports {
                 // Dropping `connected` on error stops the helper.
-                slirp_forward(api, port)?;
+                slirp_forward(&api, port)?;
             }
         }
         Ok(connected)
@@ -283,9 +308,9 @@ fn fork_launcher(
     binary: &'static str,
     args: Vec<String>,
     log: &Path,
-    fds: Option<(OwnedFd, OwnedFd)>,
+    inherited: Vec<(OwnedFd, i32)>,
     ready: Readiness,
-    api_socket: Option<PathBuf>,
+    api_socket: Option<(File, String)>,
 ) -> Result<Launcher, NetworkError> {
     let log_file = File::create(log).map_err(|source| NetworkError::Io {
         op: "create",
@@ -300,7 +325,7 @@ fn fork_launcher(
     match sys::fork_single_threaded().map_err(spawn_err(binary))? {
         sys::Forked::Child => {
             drop(go_w);
-            let code = launch(&argv, go_r, &log_file, fds);
+            let code = launch(&argv, go_r, &log_file, inherited);
             sys::exit_now(code)
         }
         sys::Forked::Parent { child } => Ok(Launcher {
@@ -315,7 +340,7 @@ fn fork_launcher(
 }
 
 /// The launcher's side: returns only when it cannot exec (the exit status to use).
-fn launch(argv: &[CString], go: UnixStream, log: &File, fds: Option<(OwnedFd, OwnedFd)>) -> i32 {
+fn launch(argv: &[CString], go: UnixStream, log: &File, inherited: Vec<(OwnedFd, i32)>) -> i32 {
     if sys::die_with_parent().is_err() || sys::reset_signals_for_exec().is_err() {
         return 1;
     }
@@ -344,14 +369,10 @@ fn launch(argv: &[CString], go: UnixStream, log: &File, fds: Option<(OwnedFd, Ow
     // The namespace at NETNS_FD, and slirp4netns's --ready-fd=3 --exit-fd=4: every one
     // first out of the way of 3 to 5, then into place (dup2 clears close-on-exec on the
     // copies).
-    let high = |fd: &OwnedFd| {
-        nix::fcntl::fcntl(fd.as_raw_fd(), nix::fcntl::FcntlArg::F_DUPFD_CLOEXEC(10))
-    };
+    let high =
+        |fd: &OwnedFd| nix::fcntl::fcntl(fd.as_raw_fd(), nix::fcntl::FcntlArg::F_DUPFD_CLOEXEC(10));
     let mut wanted = vec![(netns, NETNS_FD)];
-    if let Some((ready, exit)) = fds {
-        wanted.push((ready, 3));
-        wanted.push((exit, 4));
-    }
+    wanted.extend(inherited);
     let mut moved = Vec::new();
     for (fd, target) in &wanted {
         match high(fd) {

@@ -266,11 +266,10 @@ impl Mode {
     }
 }
 
-/// `program` on `PATH` (or in /usr/bin, /usr/sbin, where Debian puts the helpers).
+/// `program` on `PATH`, where the helper is executed from.
 pub fn find_program(program: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH").unwrap_or_else(|| "/usr/bin:/bin".into());
     std::env::split_paths(&path)
-        .chain([PathBuf::from("/usr/bin"), PathBuf::from("/usr/sbin")])
         .map(|d| d.join(program))
         .find(|p| p.is_file())
 }

@@ -55,19 +55,23 @@ pub fn monitor(
     store: &Store,
     id: &str,
     mode: MonitorMode,
-    notify: Option<File>,
+    mut notify: Option<File>,
 ) -> anyhow::Result<i32> {
     let record = store.find_container(id)?;
     if !mode.foreground {
         // A session of its own: no terminal signals from the caller, and it outlives it.
         let _ = nix::unistd::setsid();
     }
-    let result = start_and_wait(store, &record, mode, notify);
+    let result = start_and_wait(store, &record, mode, &mut notify);
     if let Err(e) = &result {
         let code = crate::error::exit_code(e);
         let message = crate::error::render(e)
             .trim_start_matches("Error: ")
             .to_string();
+        // A detached start waits for this: why the container did not start.
+        if let Some(n) = notify.as_mut() {
+            let _ = write!(n, "{code}\t{message}");
+        }
         let _ = store.update_container_state(&record.id, |s| {
             s.status = if s.started_at.is_some() || code != crate::error::EXIT_NOOK_ERROR {
                 Status::Exited
@@ -90,7 +94,7 @@ fn start_and_wait(
     store: &Store,
     record: &ContainerRecord,
     mode: MonitorMode,
-    mut notify: Option<File>,
+    notify: &mut Option<File>,
 ) -> anyhow::Result<i32> {
     let config = &record.config;
     let dir = store.container_dir(&record.id);
@@ -281,9 +285,6 @@ fn start_and_wait(
             .split_once('\t')
             .map(|(c, m)| (c.parse().unwrap_or(125), m.to_string()))
             .unwrap_or((125, failure_text.clone()));
-        if let Some(n) = notify.as_mut() {
-            let _ = write!(n, "{code}\t{message}");
-        }
         return Err(start_failure(code, message));
     }
 

@@ -6,6 +6,7 @@ mod errors;
 mod harness;
 mod harness_selftest;
 mod image_commands;
+mod network;
 mod ports;
 mod pull;
 mod registries;

@@ -125,6 +125,46 @@ pub fn exposing_ports() -> &'static Image {
     })
 }
 
+/// The [`single_layer`] base plus what network tests serve: `/www/index.html` for busybox
+/// `httpd`, `/www/big` (8 MiB) and `/bin/udp-echo PORT`, a static UDP echo server (busybox
+/// has no UDP server) compiled here from `harness/udp_echo.rs`.
+pub fn network_tools() -> &'static Image {
+    static IMAGE: OnceLock<Image> = OnceLock::new();
+    IMAGE.get_or_init(|| {
+        let mut tools = TarBuilder::new();
+        tools.dir("www", 0o755, 0, 0);
+        tools.file("www/index.html", b"hello from nook\n", 0o644, 0, 0);
+        tools.file("www/big", &vec![b'x'; 8 << 20], 0o644, 0, 0);
+        tools.dir("bin", 0o755, 0, 0);
+        tools.file("bin/udp-echo", &udp_echo_binary(), 0o755, 0, 0);
+        let layers = vec![gzip_layer(&base_tar()), gzip_layer(&tools.finish())];
+        push_image("network-tools", host_arch(), layers, &["sh"])
+    })
+}
+
+/// Compiles `harness/udp_echo.rs` into a statically linked program that runs in any image.
+fn udp_echo_binary() -> Vec<u8> {
+    let source =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/integration/harness/udp_echo.rs");
+    let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("udp-echo");
+    let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
+    let status = std::process::Command::new(&rustc)
+        .args([
+            "-O",
+            "-C",
+            "target-feature=+crt-static",
+            "-C",
+            "strip=symbols",
+            "-o",
+        ])
+        .arg(&out)
+        .arg(&source)
+        .status()
+        .unwrap_or_else(|e| panic!("running {rustc}: {e}"));
+    assert!(status.success(), "compiling {}", source.display());
+    std::fs::read(&out).unwrap()
+}
+
 /// Three layers: (1) the [`single_layer`] base (gzip); (2) `data/keep`, `data/gone`,
 /// `data/dir/a`, `opq/old1`, `opq/old2` (gzip); (3) whiteout `data/.wh.gone`, opaque
 /// `opq/.wh..wh..opq` and `opq/new`, **uncompressed**. After applying: `data/keep`,
