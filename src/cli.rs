@@ -335,7 +335,7 @@ pub struct RunArgs {
     /// Root file system driver: overlay, fuse-overlayfs or vfs (default: the best that works)
     #[arg(long, value_name = "DRIVER")]
     pub storage_driver: Option<String>,
-    /// Network mode (only `none` until networking arrives)
+    /// Network: pasta (default where installed), slirp4netns, none, host or container:NAME; options as Podman's, e.g. pasta:--map-gw, slirp4netns:allow_host_loopback=true
     #[arg(long, value_name = "MODE")]
     pub network: Option<String>,
     /// Image to run

@@ -38,6 +38,17 @@ pub fn render(err: &anyhow::Error) -> String {
 /// A fix for failures whose cause we recognise anywhere in the chain.
 pub fn hint(err: &anyhow::Error) -> Option<String> {
     for cause in err.chain() {
+        if let Some(crate::network::NetworkError::HelperFailed {
+            binary: "pasta",
+            log,
+            ..
+        }) = cause.downcast_ref()
+            && log.contains("routable interface")
+        {
+            return Some(
+                "pasta needs a network interface with a default route, and this machine has none (offline?): use --network slirp4netns".into(),
+            );
+        }
         if let Some(crate::image::registry::RegistryError::Unreachable { host, .. }) =
             cause.downcast_ref()
         {

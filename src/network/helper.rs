@@ -14,7 +14,7 @@ use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
 
 use super::ports::{PortMapping, Protocol};
-use super::{MTU, Mode, NetworkError, PASTA_DNS, SlirpOptions, helper_paths};
+use super::{MTU, Mode, NetworkError, PASTA_DNS, SlirpOptions, helper_paths, udp_relay};
 use crate::sys;
 
 /// Where the helper finds the namespace it serves.
@@ -30,6 +30,8 @@ const READY_TIMEOUT: Duration = Duration::from_secs(20);
 pub struct Prepared {
     ports: Vec<PortMapping>,
     launcher: Option<Launcher>,
+    /// The UDP relay's process and the socket that hands it the namespace.
+    relay: Option<(i32, UnixStream)>,
 }
 
 struct Launcher {
@@ -55,6 +57,7 @@ enum Readiness {
 pub struct Connected {
     ports: Vec<PortMapping>,
     helper: Option<(&'static str, i32, Option<OwnedFd>)>,
+    relay: Option<i32>,
 }
 
 impl Connected {
@@ -68,6 +71,9 @@ impl Drop for Connected {
     fn drop(&mut self) {
         if let Some((_, pid, exit)) = self.helper.take() {
             drop(exit);
+            stop(pid);
+        }
+        if let Some(pid) = self.relay.take() {
             stop(pid);
         }
     }
@@ -92,10 +98,23 @@ pub fn prepare(
         return Ok(Prepared {
             ports: Vec::new(),
             launcher: None,
+            relay: None,
         });
     }
     mode.check_helper()?;
-    let ports = claim_host_ports(requested)?;
+    let (ports, udp) = claim_host_ports(requested)?;
+    // Forked first, so it holds none of the helper's descriptors.
+    let relay = if udp.is_empty() {
+        None
+    } else {
+        Some(udp_relay::fork_relay(udp).map_err(spawn_err("nook's UDP relay"))?)
+    };
+    // The helper forwards TCP; UDP goes through the relay.
+    let tcp: Vec<PortMapping> = ports
+        .iter()
+        .filter(|p| p.protocol == Protocol::Tcp)
+        .cloned()
+        .collect();
     let (log, api_socket) = helper_paths(dir);
     // The helper drops capabilities before it opens the namespace, which then fails the
     // kernel's ptrace-style check on /proc/PID/ns/net; a descriptor it inherits opens
@@ -105,7 +124,7 @@ pub fn prepare(
         Mode::Pasta(extra) => {
             let pid_file = dir.join("pasta.pid");
             remove_if_present(&pid_file)?;
-            let args = pasta_args(extra, &ports, &pid_file, &netns);
+            let args = pasta_args(extra, &tcp, &pid_file, &netns);
             fork_launcher(
                 "pasta",
                 args,
@@ -121,7 +140,7 @@ pub fn prepare(
             let mut inherited = vec![(ready_w, 3), (exit_r, 4)];
             // The API socket (for ports) is named through the container's directory as an
             // inherited descriptor: its full path can exceed a socket address's 108 bytes.
-            let api_dir = if ports.is_empty() {
+            let api_dir = if tcp.is_empty() {
                 None
             } else {
                 remove_if_present(&api_socket)?;
@@ -161,6 +180,7 @@ pub fn prepare(
     Ok(Prepared {
         ports,
         launcher: Some(launcher),
+        relay,
     })
 }
 
@@ -186,8 +206,17 @@ impl Prepared {
         if let Some(launcher) = &self.launcher {
             let sent =
                 File::open("/proc/self/ns/net").and_then(|ns| sys::send_fd(&launcher.go, &ns));
-            if let Err(e) = sent {
+            let relayed = match &self.relay {
+                Some((_, go)) => {
+                    File::open("/proc/self/ns/net").and_then(|ns| sys::send_fd(go, &ns))
+                }
+                None => Ok(()),
+            };
+            if let Err(e) = sent.and(relayed) {
                 stop(launcher.pid);
+                if let Some((pid, _)) = &self.relay {
+                    stop(*pid);
+                }
                 return Err(NetworkError::HelperFailed {
                     binary: launcher.binary,
                     status: format!("cannot pass it the namespace: {e}"),
@@ -205,7 +234,12 @@ pub struct Starting(Prepared);
 impl Starting {
     /// Step three: waits until the network is up, and forwards the ports.
     pub fn ready(self) -> Result<Connected, NetworkError> {
-        let Prepared { ports, launcher } = self.0;
+        let Prepared {
+            ports,
+            launcher,
+            relay,
+        } = self.0;
+        let relay = relay.map(|(pid, _)| pid);
         let Some(Launcher {
             binary,
             pid,
@@ -218,12 +252,16 @@ impl Starting {
             return Ok(Connected {
                 ports,
                 helper: None,
+                relay,
             });
         };
         // Held until here: the launcher's end closing early would read as "give up".
         drop(go);
         let failed = |status: String| {
             stop(pid);
+            if let Some(relay) = relay {
+                stop(relay);
+            }
             NetworkError::HelperFailed {
                 binary,
                 status,
@@ -265,10 +303,15 @@ impl Starting {
         let connected = Connected {
             ports,
             helper: Some((binary, pid, exit_fd)),
+            relay,
         };
         if let Some((dir, name)) = &api_socket {
             let api = PathBuf::from(format!("/proc/self/fd/{}/{name}", dir.as_raw_fd()));
-            for port in &connected.ports {
+            for port in connected
+                .ports
+                .iter()
+                .filter(|p| p.protocol == Protocol::Tcp)
+            {
                 // Dropping `connected` on error stops the helper.
                 slirp_forward(&api, port)?;
             }
@@ -537,12 +580,15 @@ fn slirp_forward(api: &Path, port: &PortMapping) -> Result<(), NetworkError> {
 
 /// Checks every published host port as the helper will bind it, and chooses a free one for
 /// each given as 0. A privileged or busy port is refused here, before anything runs.
-fn claim_host_ports(requested: &[PortMapping]) -> Result<Vec<PortMapping>, NetworkError> {
+fn claim_host_ports(
+    requested: &[PortMapping],
+) -> Result<(Vec<PortMapping>, Vec<udp_relay::UdpPort>), NetworkError> {
     let start = std::fs::read_to_string("/proc/sys/net/ipv4/ip_unprivileged_port_start")
         .ok()
         .and_then(|s| s.trim().parse::<u16>().ok())
         .unwrap_or(1024);
     let mut claimed = Vec::new();
+    let mut udp = Vec::new();
     for port in requested {
         let mut port = port.clone();
         let ip: IpAddr = if port.host_ip.is_empty() {
@@ -564,9 +610,20 @@ fn claim_host_ports(requested: &[PortMapping]) -> Result<Vec<PortMapping>, Netwo
                 container_port: port.container_port,
             });
         }
+        if port.host_port == 0 {
+            port.host_port = free_port(ip, port.protocol);
+        }
         let bound = match port.protocol {
             Protocol::Tcp => TcpListener::bind((ip, port.host_port)).and_then(|l| l.local_addr()),
-            Protocol::Udp => UdpSocket::bind((ip, port.host_port)).and_then(|s| s.local_addr()),
+            // Kept: the relay serves it.
+            Protocol::Udp => UdpSocket::bind((ip, port.host_port)).and_then(|s| {
+                let addr = s.local_addr()?;
+                udp.push(udp_relay::UdpPort {
+                    host: s,
+                    container_port: port.container_port,
+                });
+                Ok(addr)
+            }),
         };
         match bound {
             Ok(addr) => port.host_port = addr.port(),
@@ -588,5 +645,30 @@ fn claim_host_ports(requested: &[PortMapping]) -> Result<Vec<PortMapping>, Netwo
         }
         claimed.push(port);
     }
-    Ok(claimed)
+    Ok((claimed, udp))
+}
+
+/// A free host port for `-p CONTAINERPORT`, chosen below the kernel's ephemeral range: a port
+/// the kernel hands out for `bind(0)` goes to the next process that asks as soon as it is
+/// released, so it could be taken between this check and the helper's own bind. 0 (the
+/// kernel's choice) when nothing free turns up.
+fn free_port(ip: IpAddr, protocol: Protocol) -> u16 {
+    let ephemeral_start = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(32768);
+    let low = ephemeral_start.saturating_sub(12000).max(10000);
+    let span = ephemeral_start.saturating_sub(low).max(1);
+    for _ in 0..64 {
+        let random = u16::from_le_bytes(crate::store::containers::random_bytes::<2>());
+        let candidate = low + random % span;
+        let free = match protocol {
+            Protocol::Tcp => TcpListener::bind((ip, candidate)).is_ok(),
+            Protocol::Udp => UdpSocket::bind((ip, candidate)).is_ok(),
+        };
+        if free {
+            return candidate;
+        }
+    }
+    0
 }

@@ -14,6 +14,7 @@
 mod files;
 mod helper;
 pub mod ports;
+mod udp_relay;
 
 use std::io;
 use std::net::{IpAddr, Ipv4Addr};
@@ -220,7 +221,10 @@ impl Mode {
         if let Some(spec) = configured {
             return Mode::parse(spec);
         }
-        if find_program("pasta").is_some() || find_program("slirp4netns").is_none() {
+        // pasta copies the addresses of the host's interface with a default route, and
+        // cannot start without one (a laptop offline); slirp4netns can.
+        let pasta_works = find_program("pasta").is_some() && has_default_route();
+        if pasta_works || find_program("slirp4netns").is_none() {
             Ok(Mode::Pasta(vec![]))
         } else {
             Ok(Mode::Slirp4netns(SlirpOptions::default()))
@@ -302,6 +306,16 @@ fn parse_default_gateway(text: &str) -> Option<Ipv4Addr> {
         let raw = u32::from_str_radix(f[2], 16).ok()?;
         Some(Ipv4Addr::from(raw.swap_bytes()))
     })
+}
+
+/// Whether this network namespace has an IPv4 or IPv6 default route.
+pub fn has_default_route() -> bool {
+    default_gateway().is_some()
+        || std::fs::read_to_string("/proc/net/ipv6_route").is_ok_and(|text| {
+            text.lines().any(|l| {
+                l.starts_with("00000000000000000000000000000000 00 ") && !l.contains(" lo")
+            })
+        })
 }
 
 /// The address `host-gateway` in `--add-host` and `host.containers.internal` stand for.

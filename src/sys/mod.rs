@@ -591,3 +591,20 @@ pub fn reset_signals_for_exec() -> io::Result<()> {
     unsafe { signal(Signal::SIGPIPE, SigHandler::SigDfl) }.map_err(io::Error::from)?;
     sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None).map_err(io::Error::from)
 }
+
+/// Closes every descriptor of this process except standard streams and `keep`: for a forked
+/// child that runs on without exec, so it holds nothing its parent's readers wait on (such as
+/// the pipe a detached start reads to its end).
+pub fn close_other_fds(keep: &[std::os::fd::RawFd]) -> io::Result<()> {
+    let open: Vec<i32> = std::fs::read_dir("/proc/self/fd")?
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse().ok())
+        .collect();
+    for fd in open {
+        if fd > 2 && !keep.contains(&fd) {
+            // Includes the directory listing's own descriptor, already closed: EBADF.
+            let _ = nix::unistd::close(fd);
+        }
+    }
+    Ok(())
+}

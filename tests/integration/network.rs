@@ -90,7 +90,7 @@ fn helpers(ctx: &TestContext) -> Vec<String> {
         .filter_map(|e| {
             let comm = std::fs::read_to_string(e.path().join("comm")).ok()?;
             let comm = comm.trim();
-            if !comm.starts_with("pasta") && comm != "slirp4netns" {
+            if !comm.starts_with("pasta") && !comm.starts_with("passt") && comm != "slirp4netns" {
                 return None;
             }
             let log = std::fs::read_link(e.path().join("fd/2")).ok()?;
@@ -99,6 +99,26 @@ fn helpers(ctx: &TestContext) -> Vec<String> {
                 .then(|| format!("{comm} {}", e.file_name().to_string_lossy()))
         })
         .collect()
+}
+
+/// Helpers plus nook's own processes for this store's containers (monitors, and the UDP
+/// relays they fork).
+fn leftovers(ctx: &TestContext) -> Vec<String> {
+    let root = format!("--root\0{}", ctx.data.display());
+    let mut all = helpers(ctx);
+    all.extend(
+        std::fs::read_dir("/proc")
+            .unwrap()
+            .flatten()
+            .filter_map(|e| {
+                let cmdline =
+                    String::from_utf8_lossy(&std::fs::read(e.path().join("cmdline")).ok()?)
+                        .into_owned();
+                (cmdline.contains(&root) && cmdline.contains("__monitor"))
+                    .then(|| cmdline.replace('\0', " "))
+            }),
+    );
+    all
 }
 
 fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
@@ -184,7 +204,9 @@ fn published_tcp_and_udp_ports_answer_through_pasta_and_slirp4netns() {
     let (_, tcp2, udp2) = &addresses[1];
     let (pid1, _) = pid1_and_monitor(&ctx, "web-slirp4netns");
     kill9(pid1);
-    wait_until("the helpers are gone", || helpers(&ctx).is_empty());
+    wait_until("the helpers and relays are gone", || {
+        leftovers(&ctx).is_empty()
+    });
     for (addr, udp_port) in [(tcp, false), (udp, true), (tcp2, false), (udp2, true)] {
         wait_until(&format!("{addr} is free ({name})"), || {
             port_is_free(*addr, udp_port)
@@ -220,7 +242,7 @@ fn a_killed_monitor_takes_its_network_helper_and_ports_with_it() {
         assert_eq!(http_get(tcp, "/"), "hello from nook\n");
         let (_, monitor) = pid1_and_monitor(&ctx, &name);
         kill9(monitor);
-        wait_until(&format!("{net} is gone"), || helpers(&ctx).is_empty());
+        wait_until(&format!("{net} is gone"), || leftovers(&ctx).is_empty());
         wait_until(&format!("{tcp} is free"), || port_is_free(tcp, false));
         // Exited, not a ghost, and it can start again on the same port.
         let status = assert_success(&ctx.nook(&[
@@ -260,8 +282,11 @@ fn host_greeter() -> u16 {
 fn the_hosts_loopback_is_reachable_only_when_allowed() {
     let (ctx, image) = ctx_with_tools();
     let port = host_greeter();
+    // What the container hears from TARGET:PORT. Bounded: Debian 12's pasta does not always
+    // pass the host's close on to a connection the container half-closed first, so `nc`
+    // may wait after the greeting has arrived.
     let dial = |net: &str, target: &str| {
-        ctx.nook(&[
+        assert_success(&ctx.nook(&[
             "run",
             "--rm",
             "--network",
@@ -269,23 +294,20 @@ fn the_hosts_loopback_is_reachable_only_when_allowed() {
             &image,
             "sh",
             "-c",
-            &format!("nc -w 3 {target} {port} </dev/null"),
-        ])
+            &format!("timeout 5 nc -w 3 {target} {port} </dev/null; true"),
+        ]))
     };
     for net in ["slirp4netns:allow_host_loopback=true", "pasta:--map-gw"] {
-        let out = assert_success(&dial(net, "host.containers.internal"));
-        assert_eq!(out, "host says hi\n", "{net}");
+        let out = dial(net, "host.containers.internal");
+        assert!(out.starts_with("host says hi\n"), "{net}: {out}");
     }
-    assert_eq!(
-        assert_success(&dial("slirp4netns:allow_host_loopback=true", "10.0.2.2")),
-        "host says hi\n"
-    );
+    let out = dial("slirp4netns:allow_host_loopback=true", "10.0.2.2");
+    assert!(out.starts_with("host says hi\n"), "{out}");
     // Not allowed: slirp4netns refuses its gateway's loopback, pasta forwards nothing from
     // the container's own loopback, and neither names the host.
     for (net, target) in [("slirp4netns", "10.0.2.2"), ("pasta", "127.0.0.1")] {
         let out = dial(net, target);
-        assert_ne!(out.status.code(), Some(0), "{net} reached the host");
-        assert!(!String::from_utf8_lossy(&out.stdout).contains("host says hi"));
+        assert!(!out.contains("host says hi"), "{net} reached the host");
         let hosts = assert_success(&ctx.nook(&[
             "run",
             "--rm",
