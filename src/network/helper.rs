@@ -14,13 +14,11 @@ use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
 
 use super::ports::{PortMapping, Protocol};
-use super::{MTU, Mode, NetworkError, PASTA_DNS, SlirpOptions, helper_paths, udp_relay};
+use super::{MTU, Mode, NetworkError, PASTA_DNS, SlirpOptions, relay};
 use crate::sys;
 
 /// Where the helper finds the namespace it serves.
 const NETNS_FD: i32 = 5;
-/// Where slirp4netns finds the container's directory, which holds its API socket.
-const API_DIR_FD: i32 = 6;
 
 /// How long a helper may take to bring the network up.
 const READY_TIMEOUT: Duration = Duration::from_secs(20);
@@ -41,9 +39,6 @@ struct Launcher {
     go: UnixStream,
     log: PathBuf,
     ready: Readiness,
-    /// slirp4netns's API socket, when ports are forwarded through it: the directory it is in
-    /// (open here) and its name.
-    api_socket: Option<(File, String)>,
 }
 
 enum Readiness {
@@ -102,26 +97,27 @@ pub fn prepare(
         });
     }
     mode.check_helper()?;
-    let (ports, udp) = claim_host_ports(requested)?;
+    // pasta forwards TCP itself, fast (it splices); nook relays the rest (see the relay module).
+    let relay_tcp = matches!(mode, Mode::Slirp4netns(_));
+    let (ports, udp, tcp_relayed) = claim_host_ports(requested, relay_tcp)?;
     // Forked first, so it holds none of the helper's descriptors.
-    let relay = if udp.is_empty() {
+    let relay = if udp.is_empty() && tcp_relayed.is_empty() {
         None
     } else {
-        Some(udp_relay::fork_relay(udp).map_err(spawn_err("nook's UDP relay"))?)
+        Some(relay::fork_relay(udp, tcp_relayed).map_err(spawn_err("nook's port relay"))?)
     };
-    // The helper forwards TCP; UDP goes through the relay.
-    let tcp: Vec<PortMapping> = ports
-        .iter()
-        .filter(|p| p.protocol == Protocol::Tcp)
-        .cloned()
-        .collect();
-    let (log, api_socket) = helper_paths(dir);
+    let log = dir.join("network.log");
     // The helper drops capabilities before it opens the namespace, which then fails the
     // kernel's ptrace-style check on /proc/PID/ns/net; a descriptor it inherits opens
     // through /proc/self instead.
     let netns = format!("/proc/self/fd/{NETNS_FD}");
     let launcher = match mode {
         Mode::Pasta(extra) => {
+            let tcp: Vec<PortMapping> = ports
+                .iter()
+                .filter(|p| p.protocol == Protocol::Tcp)
+                .cloned()
+                .collect();
             let pid_file = dir.join("pasta.pid");
             remove_if_present(&pid_file)?;
             let args = pasta_args(extra, &tcp, &pid_file, &netns);
@@ -131,48 +127,21 @@ pub fn prepare(
                 &log,
                 Vec::new(),
                 Readiness::PidFile(pid_file),
-                None,
             )?
         }
         Mode::Slirp4netns(options) => {
             let (ready_r, ready_w) = sys::pipe().map_err(spawn_err("slirp4netns"))?;
             let (exit_r, exit_w) = sys::pipe().map_err(spawn_err("slirp4netns"))?;
-            let mut inherited = vec![(ready_w, 3), (exit_r, 4)];
-            // The API socket (for ports) is named through the container's directory as an
-            // inherited descriptor: its full path can exceed a socket address's 108 bytes.
-            let api_dir = if tcp.is_empty() {
-                None
-            } else {
-                remove_if_present(&api_socket)?;
-                let opened = File::open(dir).map_err(|source| NetworkError::Io {
-                    op: "open",
-                    path: dir.to_path_buf(),
-                    source,
-                })?;
-                inherited.push((
-                    opened.try_clone().map_err(spawn_err("slirp4netns"))?.into(),
-                    API_DIR_FD,
-                ));
-                Some(opened)
-            };
-            let api_name = api_socket
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            let api_arg = api_dir
-                .as_ref()
-                .map(|_| PathBuf::from(format!("/proc/self/fd/{API_DIR_FD}/{api_name}")));
-            let args = slirp_args(options, api_arg.as_deref(), &netns);
+            let args = slirp_args(options, &netns);
             fork_launcher(
                 "slirp4netns",
                 args,
                 &log,
-                inherited,
+                vec![(ready_w, 3), (exit_r, 4)],
                 Readiness::Pipe {
                     ready: File::from(ready_r),
                     exit: exit_w,
                 },
-                api_dir.map(|d| (d, api_name)),
             )?
         }
         _ => unreachable!("modes without a helper returned above"),
@@ -246,7 +215,6 @@ impl Starting {
             go,
             log,
             ready,
-            api_socket,
         }) = launcher
         else {
             return Ok(Connected {
@@ -305,17 +273,6 @@ impl Starting {
             helper: Some((binary, pid, exit_fd)),
             relay,
         };
-        if let Some((dir, name)) = &api_socket {
-            let api = PathBuf::from(format!("/proc/self/fd/{}/{name}", dir.as_raw_fd()));
-            for port in connected
-                .ports
-                .iter()
-                .filter(|p| p.protocol == Protocol::Tcp)
-            {
-                // Dropping `connected` on error stops the helper.
-                slirp_forward(&api, port)?;
-            }
-        }
         Ok(connected)
     }
 }
@@ -353,7 +310,6 @@ fn fork_launcher(
     log: &Path,
     inherited: Vec<(OwnedFd, i32)>,
     ready: Readiness,
-    api_socket: Option<(File, String)>,
 ) -> Result<Launcher, NetworkError> {
     let log_file = File::create(log).map_err(|source| NetworkError::Io {
         op: "create",
@@ -377,7 +333,6 @@ fn fork_launcher(
             go: go_w,
             log: log.to_path_buf(),
             ready,
-            api_socket,
         }),
     }
 }
@@ -505,7 +460,7 @@ pub fn pasta_args(
 }
 
 /// slirp4netns configuring `tap0` in the namespace, ready and exit descriptors 3 and 4.
-pub fn slirp_args(options: &SlirpOptions, api_socket: Option<&Path>, netns: &str) -> Vec<String> {
+pub fn slirp_args(options: &SlirpOptions, netns: &str) -> Vec<String> {
     let mut args = vec![
         "--configure".to_string(),
         format!("--mtu={}", options.mtu.unwrap_or(MTU)),
@@ -521,74 +476,27 @@ pub fn slirp_args(options: &SlirpOptions, api_socket: Option<&Path>, netns: &str
     if options.enable_ipv6 {
         args.push("--enable-ipv6".into());
     }
-    if let Some(api) = api_socket {
-        args.push(format!("--api-socket={}", api.display()));
-    }
     args.push("--netns-type=path".into());
     args.push(netns.into());
     args.push("tap0".into());
     args
 }
 
-/// One `add_hostfwd` request on slirp4netns's API socket.
-fn slirp_forward(api: &Path, port: &PortMapping) -> Result<(), NetworkError> {
-    let fail = |reason: String| NetworkError::Forward {
-        port: port.host_port,
-        protocol: port.protocol.name(),
-        reason,
-    };
-    let mut stream = std::os::unix::net::UnixStream::connect(api).map_err(|e| {
-        fail(format!(
-            "cannot reach its API socket {}: {e}",
-            api.display()
-        ))
-    })?;
-    let host_addr = if port.host_ip.is_empty() {
-        "0.0.0.0"
-    } else {
-        port.host_ip.as_str()
-    };
-    let request = serde_json::json!({
-        "execute": "add_hostfwd",
-        "arguments": {
-            "proto": port.protocol.name(),
-            "host_addr": host_addr,
-            "host_port": port.host_port,
-            "guest_port": port.container_port,
-        }
-    });
-    stream
-        .write_all(request.to_string().as_bytes())
-        .and_then(|()| stream.shutdown(std::net::Shutdown::Write))
-        .map_err(|e| fail(e.to_string()))?;
-    let mut answer = String::new();
-    stream
-        .read_to_string(&mut answer)
-        .map_err(|e| fail(e.to_string()))?;
-    let value: serde_json::Value =
-        serde_json::from_str(&answer).map_err(|_| fail(format!("unexpected answer `{answer}`")))?;
-    match value.get("error") {
-        None => Ok(()),
-        Some(e) => Err(fail(
-            e.get("desc")
-                .and_then(|d| d.as_str())
-                .unwrap_or(&answer)
-                .to_string(),
-        )),
-    }
-}
-
 /// Checks every published host port as the helper will bind it, and chooses a free one for
 /// each given as 0. A privileged or busy port is refused here, before anything runs.
+/// UDP sockets, and with `keep_tcp` TCP listeners, are kept open for the relay.
+#[allow(clippy::type_complexity)]
 fn claim_host_ports(
     requested: &[PortMapping],
-) -> Result<(Vec<PortMapping>, Vec<udp_relay::UdpPort>), NetworkError> {
+    keep_tcp: bool,
+) -> Result<(Vec<PortMapping>, Vec<relay::UdpPort>, Vec<relay::TcpPort>), NetworkError> {
     let start = std::fs::read_to_string("/proc/sys/net/ipv4/ip_unprivileged_port_start")
         .ok()
         .and_then(|s| s.trim().parse::<u16>().ok())
         .unwrap_or(1024);
     let mut claimed = Vec::new();
     let mut udp = Vec::new();
+    let mut tcp = Vec::new();
     for port in requested {
         let mut port = port.clone();
         let ip: IpAddr = if port.host_ip.is_empty() {
@@ -614,11 +522,20 @@ fn claim_host_ports(
             port.host_port = free_port(ip, port.protocol);
         }
         let bound = match port.protocol {
-            Protocol::Tcp => TcpListener::bind((ip, port.host_port)).and_then(|l| l.local_addr()),
+            Protocol::Tcp => TcpListener::bind((ip, port.host_port)).and_then(|l| {
+                let addr = l.local_addr()?;
+                if keep_tcp {
+                    tcp.push(relay::TcpPort {
+                        host: l,
+                        container_port: port.container_port,
+                    });
+                }
+                Ok(addr)
+            }),
             // Kept: the relay serves it.
             Protocol::Udp => UdpSocket::bind((ip, port.host_port)).and_then(|s| {
                 let addr = s.local_addr()?;
-                udp.push(udp_relay::UdpPort {
+                udp.push(relay::UdpPort {
                     host: s,
                     container_port: port.container_port,
                 });
@@ -645,7 +562,7 @@ fn claim_host_ports(
         }
         claimed.push(port);
     }
-    Ok((claimed, udp))
+    Ok((claimed, udp, tcp))
 }
 
 /// A free host port for `-p CONTAINERPORT`, chosen below the kernel's ephemeral range: a port

@@ -14,11 +14,11 @@
 mod files;
 mod helper;
 pub mod ports;
-mod udp_relay;
+mod relay;
 
 use std::io;
 use std::net::{IpAddr, Ipv4Addr};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 pub use files::{EtcNetwork, Resolvers, hosts_file, resolv_conf};
 pub use helper::{Connected, Prepared, Starting, prepare};
@@ -326,11 +326,6 @@ pub fn host_gateway(mode: &Mode, gateway: Option<Ipv4Addr>) -> Option<IpAddr> {
         Mode::Host => Some(IpAddr::V4(Ipv4Addr::LOCALHOST)),
         _ => None,
     }
-}
-
-/// Runtime files a helper leaves in the container's directory.
-pub fn helper_paths(dir: &Path) -> (PathBuf, PathBuf) {
-    (dir.join("network.log"), dir.join("network.sock"))
 }
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
 use super::ports::{PortMapping, Protocol};
 use super::*;
+use std::path::Path;
 
 #[test]
 fn modes_parse_and_print_back() {
@@ -101,7 +102,6 @@ fn slirp4netns_arguments() {
             cidr: None,
             enable_ipv6: false,
         },
-        Some(Path::new("/c/network.sock")),
         "/proc/7/ns/net",
     );
     assert_eq!(
@@ -111,13 +111,12 @@ fn slirp4netns_arguments() {
             "--mtu=65520",
             "--ready-fd=3",
             "--exit-fd=4",
-            "--api-socket=/c/network.sock",
             "--netns-type=path",
             "/proc/7/ns/net",
             "tap0"
         ]
     );
-    let args = helper::slirp_args(&SlirpOptions::default(), None, "/proc/7/ns/net");
+    let args = helper::slirp_args(&SlirpOptions::default(), "/proc/7/ns/net");
     assert!(args.contains(&"--disable-host-loopback".to_string()));
 }
 

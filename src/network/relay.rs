@@ -1,4 +1,4 @@
-//! Published UDP ports, relayed by nook itself.
+//! Published ports relayed by nook itself: every UDP port, and slirp4netns's TCP ports.
 //!
 //! Both helpers (in the versions Debian ships) deliver a published UDP port's datagrams to
 //! the container as coming from their gateway address, and then drop the replies, which go
@@ -10,7 +10,7 @@
 //! proxy does.
 
 use std::collections::HashMap;
-use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::os::fd::{AsFd, AsRawFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
@@ -28,14 +28,21 @@ pub struct UdpPort {
     pub container_port: u16,
 }
 
+/// One published TCP port relayed by nook (slirp4netns's ports: its own TCP stack carries
+/// a third less than a proxy that splices the streams, as Podman's rootlessport does).
+pub struct TcpPort {
+    pub host: TcpListener,
+    pub container_port: u16,
+}
+
 /// Forks the relay. It waits for the container's network namespace on `go` (see
 /// `Prepared::start`), enters it, and relays until it is killed or this process dies.
-pub fn fork_relay(ports: Vec<UdpPort>) -> std::io::Result<(i32, UnixStream)> {
+pub fn fork_relay(ports: Vec<UdpPort>, tcp: Vec<TcpPort>) -> std::io::Result<(i32, UnixStream)> {
     let (go_w, go_r) = UnixStream::pair()?;
     match sys::fork_single_threaded()? {
         sys::Forked::Child => {
             drop(go_w);
-            let code = match enter_and_relay(go_r, ports) {
+            let code = match enter_and_relay(go_r, ports, tcp) {
                 Ok(()) => 0,
                 Err(_) => 1,
             };
@@ -45,16 +52,53 @@ pub fn fork_relay(ports: Vec<UdpPort>) -> std::io::Result<(i32, UnixStream)> {
     }
 }
 
-fn enter_and_relay(go: UnixStream, ports: Vec<UdpPort>) -> std::io::Result<()> {
+fn enter_and_relay(go: UnixStream, ports: Vec<UdpPort>, tcp: Vec<TcpPort>) -> std::io::Result<()> {
     sys::die_with_parent()?;
     let mut keep: Vec<RawFd> = ports.iter().map(|p| p.host.as_raw_fd()).collect();
+    keep.extend(tcp.iter().map(|p| p.host.as_raw_fd()));
     keep.push(go.as_raw_fd());
     sys::close_other_fds(&keep)?;
     let Some(netns) = sys::recv_fd(&go)? else {
         return Ok(());
     };
+    // Threads made from here on are in the container's namespace too. (This process never
+    // unshares a PID namespace, so it may make them.)
     nix::sched::setns(netns, nix::sched::CloneFlags::CLONE_NEWNET)?;
+    for port in tcp {
+        std::thread::spawn(move || accept_tcp(port));
+    }
+    if ports.is_empty() {
+        loop {
+            std::thread::park();
+        }
+    }
     relay(&ports)
+}
+
+/// Each connection to the host's port gets one to the container's loopback, and a thread
+/// per direction copying (std's copy splices between sockets).
+fn accept_tcp(port: TcpPort) {
+    for client in port.host.incoming().flatten() {
+        let Ok(inside) = TcpStream::connect((Ipv4Addr::LOCALHOST, port.container_port)) else {
+            // Nothing listens yet: the client sees the connection close, as with no server.
+            continue;
+        };
+        let _ = client.set_nodelay(true);
+        let _ = inside.set_nodelay(true);
+        let pipe = |from: TcpStream, to: TcpStream| {
+            move || {
+                let (mut from, mut to) = (from, to);
+                let _ = std::io::copy(&mut from, &mut to);
+                let _ = to.shutdown(std::net::Shutdown::Write);
+                let _ = from.shutdown(std::net::Shutdown::Read);
+            }
+        };
+        let (Ok(client2), Ok(inside2)) = (client.try_clone(), inside.try_clone()) else {
+            continue;
+        };
+        std::thread::spawn(pipe(client, inside));
+        std::thread::spawn(pipe(inside2, client2));
+    }
 }
 
 struct Session {
