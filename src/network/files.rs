@@ -68,6 +68,11 @@ pub fn hosts_file(net: &EtcNetwork, host_hosts: Option<&str>) -> Result<String, 
 pub enum Resolvers {
     /// The helper's forwarder at this address.
     Forwarder(IpAddr),
+    /// The host's own servers where the container can reach them (any not on the host's
+    /// loopback), else the helper's forwarder at this address (pasta: in Debian 12's
+    /// version its forwarder loses the answers of a resolver on the host's loopback, so
+    /// servers reached directly are the sturdier choice).
+    HostElseForwarder(IpAddr),
     /// The host's own servers (the host's network namespace).
     Host,
     /// None: no network.
@@ -82,15 +87,20 @@ pub fn resolv_conf(dns: &[String], resolvers: Resolvers, host_resolv: &str) -> S
         dns.to_vec()
     } else if let Resolvers::Forwarder(f) = resolvers {
         vec![f.to_string()]
+    } else if let Resolvers::HostElseForwarder(f) = resolvers {
+        let reachable: Vec<String> = host_servers(host_resolv)
+            .into_iter()
+            .filter(|s| s.parse::<IpAddr>().is_ok_and(|ip| !ip.is_loopback()))
+            .collect();
+        if reachable.is_empty() {
+            vec![f.to_string()]
+        } else {
+            reachable
+        }
     } else if resolvers == Resolvers::Unreachable {
         vec![]
     } else {
-        host_resolv
-            .lines()
-            .filter_map(|l| l.trim().strip_prefix("nameserver"))
-            .map(|s| s.trim().to_string())
-            .filter(|s| !s.is_empty())
-            .collect()
+        host_servers(host_resolv)
     };
     if servers.is_empty() {
         return String::new();
@@ -107,4 +117,13 @@ pub fn resolv_conf(dns: &[String], resolvers: Resolvers, host_resolv: &str) -> S
         out.push_str(&format!("nameserver {server}\n"));
     }
     out
+}
+
+fn host_servers(host_resolv: &str) -> Vec<String> {
+    host_resolv
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("nameserver"))
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .collect()
 }

@@ -152,6 +152,12 @@ fn hosts_and_resolv_conf() {
         "search example.org\noptions edns0\nnameserver 169.254.1.1\n"
     );
     assert_eq!(resolv_conf(&[], Resolvers::Unreachable, host_resolv), "");
+    let pasta = Resolvers::HostElseForwarder(PASTA_DNS.into());
+    assert!(resolv_conf(&[], pasta, host_resolv).ends_with("nameserver 10.255.255.53\n"));
+    assert_eq!(
+        resolv_conf(&[], pasta, "nameserver 127.0.0.53\n"),
+        "nameserver 169.254.1.1\n"
+    );
     assert_eq!(
         resolv_conf(&["9.9.9.9".into()], Resolvers::Unreachable, ""),
         "nameserver 9.9.9.9\n"

@@ -828,7 +828,9 @@ fn write_etc_files(
             let hosts =
                 network::hosts_file(&net, host_hosts.as_deref()).map_err(anyhow::Error::msg)?;
             let resolvers = match mode {
-                network::Mode::Pasta(_) => network::Resolvers::Forwarder(network::PASTA_DNS.into()),
+                network::Mode::Pasta(_) => {
+                    network::Resolvers::HostElseForwarder(network::PASTA_DNS.into())
+                }
                 // slirp4netns answers DNS at the address after its gateway.
                 network::Mode::Slirp4netns(_) => network::Resolvers::Forwarder(
                     gateway

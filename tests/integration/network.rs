@@ -461,7 +461,25 @@ fn resolv_conf_and_hosts_follow_the_network_and_the_options() {
         assert_success(&ctx.nook(&all))
     };
     let pasta = show(&["--network", "pasta", "--hostname", "box"]);
-    assert!(pasta.contains("nameserver 169.254.1.1\n"), "{pasta}");
+    // The host's resolvers where the container can reach them, else pasta's forwarder.
+    let host_resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+    let reachable: Vec<String> = host_resolv
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("nameserver"))
+        .map(|s| s.trim().to_string())
+        .filter(|s| {
+            s.parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| !ip.is_loopback())
+        })
+        .collect();
+    let expected = if reachable.is_empty() {
+        vec!["169.254.1.1".to_string()]
+    } else {
+        reachable
+    };
+    for server in expected {
+        assert!(pasta.contains(&format!("nameserver {server}\n")), "{pasta}");
+    }
     assert!(
         pasta.contains("\tbox dnsbox\n") && pasta.ends_with("box\n"),
         "{pasta}"
