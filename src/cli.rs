@@ -110,6 +110,9 @@ pub enum Command {
     /// Rename a container
     #[command(after_help = "Example:\n  nook rename sweet_keldysh web")]
     Rename(RenameArgs),
+    /// List the files and directories a container added (A), changed (C) or deleted (D)
+    #[command(after_help = DIFF_HELP)]
+    Diff(DiffArgs),
     /// Manage containers
     #[command(subcommand)]
     Container(ContainerCommand),
@@ -491,8 +494,21 @@ pub struct RenameArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum ContainerCommand {
+    /// List the files and directories a container added (A), changed (C) or deleted (D)
+    #[command(after_help = DIFF_HELP)]
+    Diff(DiffArgs),
     /// Remove all stopped containers
     Prune(PruneArgs),
+}
+
+const DIFF_HELP: &str = "Changes are relative to the container's image; a directory holding a change is listed as changed (C) too. Works on running and stopped containers.\n\nExamples:\n  nook run --name job busybox sh -c 'echo x >> /etc/passwd; rm /bin/ls'\n  nook diff job\n  nook container diff --format json job";
+
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    pub container: String,
+    /// `json`: a JSON array as Docker's API returns it, [{"Path":"/etc","Kind":0}] with Kind 0 changed, 1 added, 2 deleted (nook's own: docker diff has no --format)
+    #[arg(long, value_name = "FORMAT")]
+    pub format: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -1,4 +1,4 @@
-//! `nook container …`: `prune`.
+//! `nook container …`: `diff`, `prune`.
 
 use std::io::BufRead;
 
@@ -12,6 +12,7 @@ use crate::store::containers::{Status, dir_size};
 
 pub fn run(command: ContainerCommand, ctx: &Ctx) -> Result<i32> {
     match command {
+        ContainerCommand::Diff(args) => super::diff::run(args, ctx),
         ContainerCommand::Prune(args) => prune(args, ctx),
     }
 }

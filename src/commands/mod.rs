@@ -4,6 +4,7 @@
 mod attach;
 mod completion;
 mod container;
+mod diff;
 mod exec;
 mod history;
 mod images;
@@ -105,6 +106,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Exec(args) => exec::run(args, &ctx),
         Command::Rename(args) => rename::run(args, &ctx),
         Command::Attach(args) => attach::run(args, &ctx),
+        Command::Diff(args) => diff::run(args, &ctx),
         Command::Container(command) => container::run(command, &ctx),
         Command::Monitor(args) => {
             // Started into a fresh user namespace (the child's side of the handshake), or

@@ -1,0 +1,98 @@
+//! `nook diff CONTAINER` (also `nook container diff`): what a container changed in its root
+//! file system, as `docker diff` prints it (`A`/`C`/`D` and the path), or with
+//! `--format json` as Docker's API returns it (`[{"Path":…,"Kind":0|1|2}]`).
+
+use anyhow::{Context, Result, bail};
+
+use super::{Ctx, print_out};
+use crate::cli::DiffArgs;
+use crate::layer::changes::{self, Storage};
+use crate::runtime::mounts::Driver;
+use crate::runtime::userns;
+
+/// Mount points nook creates in the container's root when the image lacks them; Docker keeps
+/// its own in a hidden init layer, so `docker diff` never lists them.
+const NOOK_MOUNT_POINTS: &[&str] = &[
+    "/proc",
+    "/dev",
+    "/sys",
+    "/etc/hosts",
+    "/etc/hostname",
+    "/etc/resolv.conf",
+];
+/// With `--userns=keep-id`, nook also binds account files over these.
+const KEEP_ID_MOUNT_POINTS: &[&str] = &["/etc/passwd", "/etc/group"];
+
+pub fn run(args: DiffArgs, ctx: &Ctx) -> Result<i32> {
+    let json = match args.format.as_deref() {
+        None => false,
+        Some("json") => true,
+        Some(other) => bail!(
+            "invalid --format `{other}` for diff: only `json` is supported (or no --format for Docker's A/C/D lines)"
+        ),
+    };
+    // What the container wrote belongs to subordinate ids, in directories that may be mode
+    // 0700: only root of the user namespace may read them all.
+    userns::enter(&ctx.paths.runtime, &|m| eprintln!("{m}"))?;
+    let store = ctx.store()?;
+    let record = store.find_container(&args.container)?;
+    // `auto`: the first container to start settled the store's driver for all of them; with
+    // none settled yet this one never started, and its empty upper directory reads as no
+    // changes either way.
+    let driver = match record.config.storage_driver.as_str() {
+        "auto" => crate::runtime::container::saved_driver(&store),
+        name => Some(Driver::parse(name).with_context(|| {
+            format!(
+                "container {} uses the unknown storage driver `{name}`; this nook cannot read its changes",
+                record.name
+            )
+        })?),
+    };
+    let storage = match driver {
+        Some(Driver::Vfs) => Storage::FullCopy,
+        Some(Driver::Overlay | Driver::FuseOverlayfs) | None => Storage::OverlayUpper,
+    };
+    let image = store
+        .images()?
+        .images
+        .into_iter()
+        .find(|i| i.id == record.image_id)
+        .ok_or_else(|| crate::store::containers::ContainerError::ImageGone {
+            image: record.image_id.clone(),
+        })?;
+    let layers: Vec<_> = image
+        .layers
+        .iter()
+        .map(|d| store.layer_diff_dir(d))
+        .collect();
+    let upper = store.container_upper_dir(&record.id);
+    let mut mount_points = NOOK_MOUNT_POINTS.to_vec();
+    if record.config.keep_id {
+        mount_points.extend_from_slice(KEEP_ID_MOUNT_POINTS);
+    }
+    let list = if storage == Storage::FullCopy && !vfs_copied(&upper) {
+        // A vfs container that never started has no copy yet: it changed nothing.
+        Vec::new()
+    } else {
+        changes::changes(&upper, storage, &layers, &mount_points)
+            .with_context(|| format!("cannot read the changes of container {}", record.name))?
+    };
+    let out = if json {
+        let entries: Vec<_> = list
+            .iter()
+            .map(|c| serde_json::json!({"Path": c.path.to_string_lossy(), "Kind": c.kind as u8}))
+            .collect();
+        serde_json::to_string(&entries)? + "\n"
+    } else {
+        list.iter()
+            .map(|c| format!("{} {}\n", c.kind.letter(), c.path.display()))
+            .collect()
+    };
+    print_out(&out)?;
+    Ok(0)
+}
+
+/// The vfs driver marks a finished copy with `vfs.done` next to `upper/`.
+fn vfs_copied(upper: &std::path::Path) -> bool {
+    upper.with_file_name("vfs.done").exists()
+}
