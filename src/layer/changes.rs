@@ -5,10 +5,13 @@
 //! BOTTOM first as an image record lists them):
 //!
 //! - **An overlay upper directory** (`overlay`, `fuse-overlayfs`): it holds only what the
-//!   container wrote, so every entry in it is a change. Following moby's overlay `Changes`,
-//!   an entry the image also has is C and one it lacks is A; a whiteout is D; an opaque
-//!   directory is C, and whatever the image has under it that the upper directory does not
-//!   is D (the container deleted it and made the directory again).
+//!   container wrote, so every entry in it is a change. As in moby's `OverlayChanges`, an
+//!   entry the image also has is C and one it lacks is A, and a whiteout is D. An opaque
+//!   directory (the container deleted the image's and made it again) is C, and whatever the
+//!   image has under it that the upper directory does not is D: what Docker prints when it
+//!   compares the mounted trees (`ChangesDirs`, its "naive diff", the default on kernels with
+//!   overlay's `redirect_dir`); its overlay-native walk would print the directory as D and
+//!   nothing for the entries that went with it, which says less.
 //! - **A full copy** (`vfs`): every entry is compared with the image's (type, mode, owner,
 //!   size, modification time, link target); what differs is C, what only the copy has is A,
 //!   what only the image has is D.
@@ -145,8 +148,16 @@ impl Walk {
         image_hidden: bool,
         out: &mut Vec<Change>,
     ) -> Result<bool> {
-        let mut entries: Vec<OsString> = fs::read_dir(dir)
-            .map_err(io_err("read the directory", dir))?
+        // A running container may remove what was just listed: what is gone by the time it
+        // is looked at is read as never written.
+        let listed = match fs::read_dir(dir) {
+            Ok(listed) => listed,
+            Err(e) if e.kind() == io::ErrorKind::NotFound && !rel.as_os_str().is_empty() => {
+                return Ok(false);
+            }
+            Err(e) => return Err(io_err("read the directory", dir)(e)),
+        };
+        let mut entries: Vec<OsString> = listed
             .map(|e| e.map(|e| e.file_name()))
             .collect::<io::Result<_>>()
             .map_err(io_err("read the directory", dir))?;
@@ -168,7 +179,11 @@ impl Walk {
             accounted.insert(name.clone());
             let path = dir.join(&name);
             let child = rel.join(&name);
-            let meta = fs::symlink_metadata(&path).map_err(io_err("look up", &path))?;
+            let meta = match fs::symlink_metadata(&path) {
+                Ok(meta) => meta,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(io_err("look up", &path)(e)),
+            };
             if is_whiteout_device(&meta) {
                 changed |= self.deleted(&child, out)?;
                 continue;
