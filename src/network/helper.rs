@@ -254,6 +254,27 @@ impl Starting {
                     }
                     std::thread::sleep(Duration::from_micros(500));
                 }
+                // pasta only warns about a port it could not bind (taken since it was
+                // checked): the container would run without it.
+                let listening = listening_tcp_ports(pid);
+                if let Some(port) = ports
+                    .iter()
+                    .find(|p| p.protocol == Protocol::Tcp && !listening.contains(&p.host_port))
+                {
+                    stop(pid);
+                    if let Some(relay) = relay {
+                        stop(relay);
+                    }
+                    return Err(NetworkError::PortInUse {
+                        port: port.host_port,
+                        protocol: port.protocol.name(),
+                        address: if port.host_ip.is_empty() {
+                            "0.0.0.0".into()
+                        } else {
+                            port.host_ip.clone()
+                        },
+                    });
+                }
                 None
             }
             Readiness::Pipe { mut ready, exit } => {
@@ -588,4 +609,30 @@ fn free_port(ip: IpAddr, protocol: Protocol) -> u16 {
         }
     }
     0
+}
+
+/// The TCP ports process `pid` sees listening in its network namespace (the host's, for
+/// pasta).
+fn listening_tcp_ports(pid: i32) -> std::collections::HashSet<u16> {
+    ["tcp", "tcp6"]
+        .iter()
+        .filter_map(|f| std::fs::read_to_string(format!("/proc/{pid}/net/{f}")).ok())
+        .flat_map(|text| parse_listening(&text))
+        .collect()
+}
+
+/// Ports in LISTEN state (0A) in the text of `/proc/net/tcp` or `tcp6`.
+pub(super) fn parse_listening(text: &str) -> Vec<u16> {
+    text.lines()
+        .skip(1)
+        .filter_map(|line| {
+            let mut fields = line.split_whitespace();
+            let local = fields.nth(1)?;
+            let state = fields.nth(1)?;
+            if state != "0A" {
+                return None;
+            }
+            u16::from_str_radix(local.rsplit(':').next()?, 16).ok()
+        })
+        .collect()
 }

@@ -164,3 +164,11 @@ fn hosts_and_resolv_conf() {
     );
     assert!(resolv_conf(&[], Resolvers::Host, host_resolv).contains("nameserver 10.255.255.53"));
 }
+
+#[test]
+fn listening_ports_from_proc_net_tcp() {
+    let text = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n\
+   0: 0100007F:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000  1001        0 1 1 0\n\
+   1: 0100007F:1F91 0100007F:D431 01 00000000:00000000 00:00000000 00000000  1001        0 2 1 0\n";
+    assert_eq!(helper::parse_listening(text), [8080]);
+}
