@@ -338,8 +338,8 @@ pub struct RunArgs {
     /// Root file system driver: overlay, fuse-overlayfs or vfs (default: the best that works)
     #[arg(long, value_name = "DRIVER")]
     pub storage_driver: Option<String>,
-    /// Network: pasta (default where installed), slirp4netns, none, host or container:NAME; options as Podman's, e.g. pasta:--map-gw, slirp4netns:allow_host_loopback=true
-    #[arg(long, value_name = "MODE")]
+    /// Network: pasta (default where installed), slirp4netns, none, host or container:NAME (bridge: the default); options as Podman's, e.g. pasta:--map-gw, slirp4netns:allow_host_loopback=true
+    #[arg(long, visible_alias = "net", value_name = "MODE")]
     pub network: Option<String>,
     /// Image to run
     pub image: String,

@@ -369,7 +369,13 @@ impl ParsedOptions {
                 "unsupported --userns mode `{other}`: use keep-id (your own uid and gid inside), or leave it out (container root is your own uid)"
             ),
         };
-        let network = args.network.as_deref().map(Mode::parse).transpose()?;
+        // Docker's `bridge` (its default) is, rootless, the default helper.
+        let network = args
+            .network
+            .as_deref()
+            .filter(|n| !matches!(*n, "bridge" | "default"))
+            .map(Mode::parse)
+            .transpose()?;
         if let Some(name) = &args.name {
             let n = name.trim_start_matches('/');
             let valid = n.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())

@@ -340,6 +340,18 @@ fn none_host_and_container_modes() {
         ]))
     };
     assert_eq!(links("none"), "lo ");
+    // Docker's spellings: --net, and bridge for the default helper.
+    let bridged = assert_success(&ctx.nook(&[
+        "run",
+        "--rm",
+        "--net",
+        "bridge",
+        &image,
+        "sh",
+        "-c",
+        "ip -o link | wc -l",
+    ]));
+    assert_eq!(bridged.trim(), "2", "lo and the helper's interface");
     let mut host_links: Vec<String> = std::fs::read_dir("/sys/class/net")
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
