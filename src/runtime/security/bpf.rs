@@ -1,7 +1,8 @@
 //! Compiles a [`SeccompPolicy`] to a classic-BPF seccomp program.
 //!
-//! Layout: check the architecture (anything but the native ABI is killed, x32 included),
-//! then a binary search over the system call numbers that have rules, ending in small linear
+//! Layout: check the architecture (the native ABI, and on x86_64 i386 when the policy covers
+//! it, each with its own table; anything else is killed, x32 included), then a binary
+//! search over the system call numbers that have rules, ending in small linear
 //! runs of `jeq`; each number's block tests its argument conditions and returns an action.
 //! 64-bit arguments are compared as two 32-bit halves. The program is emitted backwards, so
 //! every jump target is known when the jump is written; a target more than 255 instructions
@@ -44,6 +45,9 @@ const NATIVE_AUDIT_ARCH: Option<u32> = Some(0xC000_00F3);
     target_arch = "riscv64"
 )))]
 const NATIVE_AUDIT_ARCH: Option<u32> = None;
+
+/// AUDIT_ARCH_I386: 32-bit x86 programs on an x86_64 kernel.
+const AUDIT_ARCH_I386: u32 = 0x4000_0003;
 
 /// x32 system calls come with the x86_64 audit arch and this bit set in the number.
 #[cfg(target_arch = "x86_64")]
@@ -126,6 +130,15 @@ impl Builder {
 
     fn load(&mut self, offset: u32) -> Label {
         self.push(BPF_LD_W_ABS, 0, 0, offset)
+    }
+
+    /// A load that goes on to `next` (falling through when `next` is the instruction right
+    /// after it, else through a jump).
+    fn load_then(&mut self, offset: u32, next: Label) -> Label {
+        if next != self.rev.len() - 1 {
+            self.ja(next);
+        }
+        self.load(offset)
     }
 
     fn and(&mut self, mask: u32) -> Label {
@@ -248,13 +261,10 @@ fn dispatch(b: &mut Builder, syscalls: &[(u32, Vec<&SyscallRule>)], default: Lab
     b.jump(BPF_JGE_K, syscalls[mid].0, right, left)
 }
 
-pub(crate) fn compile(policy: &SeccompPolicy) -> Result<CompiledFilter, SecurityError> {
-    let audit_arch = NATIVE_AUDIT_ARCH.ok_or(SecurityError::UnsupportedArchitecture {
-        arch: std::env::consts::ARCH,
-    })?;
-
+/// Rules grouped by system call number, in number order (profile order within one).
+fn by_number(rules: &[SyscallRule]) -> Vec<(u32, Vec<&SyscallRule>)> {
     let mut by_nr: Vec<(u32, Vec<&SyscallRule>)> = Vec::new();
-    let mut sorted: Vec<&SyscallRule> = policy.rules().iter().collect();
+    let mut sorted: Vec<&SyscallRule> = rules.iter().collect();
     sorted.sort_by_key(|r| r.nr); // stable: keeps profile order within a number
     for rule in sorted {
         match by_nr.last_mut() {
@@ -262,24 +272,35 @@ pub(crate) fn compile(policy: &SeccompPolicy) -> Result<CompiledFilter, Security
             _ => by_nr.push((rule.nr, vec![rule])),
         }
     }
+    by_nr
+}
+
+pub(crate) fn compile(policy: &SeccompPolicy) -> Result<CompiledFilter, SecurityError> {
+    let audit_arch = NATIVE_AUDIT_ARCH.ok_or(SecurityError::UnsupportedArchitecture {
+        arch: std::env::consts::ARCH,
+    })?;
 
     let mut b = Builder {
         rev: Vec::with_capacity(1024),
     };
     let default = b.ret(policy.default_action());
-    let body = dispatch(&mut b, &by_nr, default);
+    let body = dispatch(&mut b, &by_number(policy.rules()), default);
     let foreign = b.ret(SeccompAction::KillProcess);
     let mut start = body;
     if let Some(bit) = X32_SYSCALL_BIT {
         start = b.jump(BPF_JGE_K, bit, foreign, start);
     }
-    // The number is loaded right before `start` (forward order), or jumps to it.
-    if start != b.rev.len() - 1 {
-        b.ja(start);
-    }
-    b.load(OFFSET_NR);
-    let load_nr = b.rev.len() - 1;
-    b.jump(BPF_JEQ_K, audit_arch, load_nr, foreign);
+    let load_nr = b.load_then(OFFSET_NR, start);
+    // Not the native ABI: i386 through its own table when the policy covers it, else killed.
+    let other_abi = match policy.i386_rules() {
+        Some(rules) => {
+            let body = dispatch(&mut b, &by_number(rules), default);
+            let load = b.load_then(OFFSET_NR, body);
+            b.jump(BPF_JEQ_K, AUDIT_ARCH_I386, load, foreign)
+        }
+        None => foreign,
+    };
+    b.jump(BPF_JEQ_K, audit_arch, load_nr, other_abi);
     b.load(OFFSET_ARCH);
 
     let program = b.finish();
@@ -385,11 +406,15 @@ pub(crate) mod tests {
             }
         }
         let kill = SeccompAction::KillProcess.to_ret();
-        assert_eq!(
-            run(&filter.0, 0x4000_0003, 20, &[0; 6]),
-            kill,
-            "i386 is refused"
-        );
+        for nr in 0..500 {
+            for args in samples() {
+                assert_eq!(
+                    run(&filter.0, AUDIT_ARCH_I386, nr, &args),
+                    policy.evaluate_i386(nr, &args).to_ret(),
+                    "i386 nr {nr} args {args:x?}"
+                );
+            }
+        }
         if let Some(bit) = X32_SYSCALL_BIT {
             assert_eq!(
                 run(&filter.0, arch, bit | 1, &[0; 6]),
@@ -457,6 +482,46 @@ pub(crate) mod tests {
             SeccompPolicy::from_docker_json(&json, &CapabilitySet::docker_default()).unwrap();
         check_against_policy(&policy);
         assert!(policy.compile().unwrap().len() > 300);
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn i386_calls_follow_the_same_policy_and_other_abis_die() {
+        use crate::runtime::security::seccomp::i386_syscall_number;
+        let policy = SeccompPolicy::docker_default(&CapabilitySet::docker_default());
+        let filter = policy.compile().unwrap();
+        let i386 = |name: &str, args: &[u64; 6]| {
+            let nr = i386_syscall_number(name).unwrap();
+            run(&filter.0, AUDIT_ARCH_I386, nr, args)
+        };
+        let allow = SeccompAction::Allow.to_ret();
+        let eperm = SeccompAction::Errno(libc::EPERM as u16).to_ret();
+        let kill = SeccompAction::KillProcess.to_ret();
+        let none = [0u64; 6];
+        // The numbers differ from x86_64's (getpid is 20, not 39), the answers do not.
+        assert_eq!(i386_syscall_number("getpid"), Some(20));
+        assert_eq!(i386("getpid", &none), allow);
+        assert_eq!(i386("socketcall", &none), allow);
+        assert_eq!(i386("keyctl", &none), eperm);
+        assert_eq!(
+            i386("clone", &[0x1000_0000, 0, 0, 0, 0, 0]),
+            eperm,
+            "CLONE_NEWUSER"
+        );
+        assert_eq!(i386("clone", &[0x11, 0, 0, 0, 0, 0]), allow);
+        assert_eq!(i386("modify_ldt", &none), allow);
+        // x32 and foreign ABIs are killed.
+        assert_eq!(run(&filter.0, 0xC000_003E, 39 | 0x4000_0000, &none), kill);
+        assert_eq!(run(&filter.0, 0xC000_00B7, 172, &none), kill);
+        // A profile that does not cover i386 kills it.
+        let native_only = SeccompPolicy::from_docker_json(
+            r#"{"defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_X86_64"]}"#,
+            &CapabilitySet::empty(),
+        )
+        .unwrap();
+        let filter = native_only.compile().unwrap();
+        assert_eq!(run(&filter.0, AUDIT_ARCH_I386, 20, &none), kill);
+        assert_eq!(run(&filter.0, 0xC000_003E, 39, &none), allow);
     }
 
     #[test]

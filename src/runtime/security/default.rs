@@ -220,6 +220,16 @@ pub(crate) fn profile() -> Profile {
     Profile {
         default_action: "SCMP_ACT_ERRNO".into(),
         default_errno_ret: Some(libc::EPERM as u32),
+        // As Docker's: the x86_64 rules cover i386 programs too (x32 is left out: its
+        // compat calls have numbers of their own, and distributions disable it).
+        arch_map: if cfg!(target_arch = "x86_64") {
+            vec![super::seccomp::ArchMap {
+                architecture: "SCMP_ARCH_X86_64".into(),
+                sub_architectures: vec!["SCMP_ARCH_X86".into()],
+            }]
+        } else {
+            Vec::new()
+        },
         syscalls,
         ..Profile::default()
     }

@@ -111,12 +111,15 @@ pub struct SyscallRule {
 /// Semantics (what [`SeccompPolicy::evaluate`] and the compiled filter both implement): for a
 /// system call, its rules with conditions are tried in profile order and the first whose
 /// conditions all hold decides; otherwise its first unconditional rule decides; otherwise the
-/// default action. Calls from another ABI (i386, x32) are killed: the filter only knows the
-/// native system call numbers.
+/// default action. On x86_64, i386 calls get the same treatment through their own numbers
+/// when the profile covers SCMP_ARCH_X86 (Docker's default does); calls from any other ABI
+/// (x32 included) are killed.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct SeccompPolicy {
     default_action: SeccompAction,
     rules: Vec<SyscallRule>,
+    /// The same policy in i386 numbers, when it covers i386.
+    i386_rules: Option<Vec<SyscallRule>>,
     skipped: Vec<String>,
 }
 
@@ -158,6 +161,11 @@ impl SeccompPolicy {
         &self.rules
     }
 
+    /// The rules for i386 system calls, when the policy covers that ABI.
+    pub fn i386_rules(&self) -> Option<&[SyscallRule]> {
+        self.i386_rules.as_deref()
+    }
+
     /// Names in the profile that are not system calls on this architecture (skipped).
     pub fn skipped_names(&self) -> &[String] {
         &self.skipped
@@ -165,8 +173,20 @@ impl SeccompPolicy {
 
     /// The action for system call number `nr` with these arguments.
     pub fn evaluate(&self, nr: u32, args: &[u64; 6]) -> SeccompAction {
+        self.evaluate_in(&self.rules, nr, args)
+    }
+
+    /// The action for i386 system call number `nr`: killed unless the policy covers i386.
+    pub fn evaluate_i386(&self, nr: u32, args: &[u64; 6]) -> SeccompAction {
+        match &self.i386_rules {
+            Some(rules) => self.evaluate_in(rules, nr, args),
+            None => SeccompAction::KillProcess,
+        }
+    }
+
+    fn evaluate_in(&self, rules: &[SyscallRule], nr: u32, args: &[u64; 6]) -> SeccompAction {
         let mut unconditional = None;
-        for rule in self.rules.iter().filter(|r| r.nr == nr) {
+        for rule in rules.iter().filter(|r| r.nr == nr) {
             if rule.conditions.is_empty() {
                 unconditional.get_or_insert(rule.action);
             } else if rule.conditions.iter().all(|c| c.matches(args)) {
@@ -186,6 +206,13 @@ impl SeccompPolicy {
 
 pub(crate) fn syscall_number(name: &str) -> Option<u32> {
     syscalls::Sysno::from_str(name)
+        .ok()
+        .and_then(|s| u32::try_from(s.id()).ok())
+}
+
+/// The i386 number of a system call.
+pub(crate) fn i386_syscall_number(name: &str) -> Option<u32> {
+    syscalls::x86::Sysno::from_str(name)
         .ok()
         .and_then(|s| u32::try_from(s.id()).ok())
 }
@@ -264,9 +291,9 @@ pub(crate) struct Profile {
 #[serde(rename_all = "camelCase")]
 pub(crate) struct ArchMap {
     pub architecture: String,
-    /// Other ABIs (i386, x32, …): not filtered, their system calls are killed.
+    /// Other ABIs the same rules cover (on x86_64, SCMP_ARCH_X86 is honoured; the others'
+    /// system calls are killed).
     #[serde(default, deserialize_with = "null_as_default")]
-    #[allow(dead_code)]
     pub sub_architectures: Vec<String>,
 }
 
@@ -325,8 +352,13 @@ impl Entry {
     }
 
     /// Docker's selection: any exclude that matches drops the entry; every include must hold.
-    fn selected(&self, caps: &CapabilitySet, kernel: Option<(u32, u32)>) -> Result<bool, String> {
-        let arch = native_arch();
+    /// Whether the entry applies on `arch` (Docker's Go name: `amd64`, `x86`, …).
+    fn selected(
+        &self,
+        caps: &CapabilitySet,
+        kernel: Option<(u32, u32)>,
+        arch: &str,
+    ) -> Result<bool, String> {
         let at_least = |v: &str| -> Result<bool, String> {
             let want = parse_version(v).ok_or_else(|| format!("bad minKernel {v:?}"))?;
             let have = kernel.ok_or("cannot read the kernel version")?;
@@ -394,8 +426,17 @@ impl Profile {
             )));
         }
 
+        // i386 is filtered on an x86_64 host when the profile says it covers it.
+        let covers_i386 = native == "SCMP_ARCH_X86_64"
+            && (self.architectures.iter().any(|a| a == "SCMP_ARCH_X86")
+                || self
+                    .arch_map
+                    .iter()
+                    .filter(|m| m.architecture == native)
+                    .any(|m| m.sub_architectures.iter().any(|a| a == "SCMP_ARCH_X86")));
         let kernel = kernel_version();
         let mut rules = Vec::new();
+        let mut i386_rules = Vec::new();
         let mut skipped = Vec::new();
         for (i, entry) in self.syscalls.iter().enumerate() {
             let entry_err = |reason: String| SecurityError::ProfileEntry {
@@ -424,7 +465,23 @@ impl Profile {
                     value_two: arg.value_two,
                 });
             }
-            if !entry.selected(caps, kernel).map_err(entry_err)? {
+            if covers_i386 && entry.selected(caps, kernel, "x86").map_err(entry_err)? {
+                for name in entry.name.iter().chain(&entry.names) {
+                    // Names i386 lacks (the 64-bit-only calls) simply have no rule there.
+                    if let Some(nr) = i386_syscall_number(name) {
+                        i386_rules.push(SyscallRule {
+                            name: name.clone(),
+                            nr,
+                            action,
+                            conditions: conditions.clone(),
+                        });
+                    }
+                }
+            }
+            if !entry
+                .selected(caps, kernel, native_arch())
+                .map_err(entry_err)?
+            {
                 continue;
             }
             for name in entry.name.iter().chain(&entry.names) {
@@ -446,6 +503,7 @@ impl Profile {
         Ok(SeccompPolicy {
             default_action,
             rules,
+            i386_rules: covers_i386.then_some(i386_rules),
             skipped,
         })
     }
