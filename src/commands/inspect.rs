@@ -325,26 +325,12 @@ mod tests {
     use super::*;
     use crate::network::ports::Protocol;
 
-    fn mapping(
-        host_ip: &str,
-        host_port: u16,
-        container_port: u16,
-        protocol: Protocol,
-    ) -> PortMapping {
-        PortMapping {
-            host_ip: host_ip.into(),
-            host_port,
-            container_port,
-            protocol,
-        }
-    }
-
     #[test]
     fn port_maps_as_docker_shows_them() {
         let ports = [
-            mapping("", 8080, 80, Protocol::Tcp),
-            mapping("127.0.0.1", 0, 53, Protocol::Udp),
-            mapping("::1", 9090, 80, Protocol::Tcp),
+            PortMapping::new("", 8080, 80, Protocol::Tcp),
+            PortMapping::new("127.0.0.1", 0, 53, Protocol::Udp),
+            PortMapping::new("::1", 9090, 80, Protocol::Tcp),
         ];
         assert_eq!(
             port_bindings(&ports),
@@ -355,8 +341,8 @@ mod tests {
         );
         assert_eq!(exposed_ports(&ports), json!({"80/tcp": {}, "53/udp": {}}));
         let started = [
-            mapping("", 8080, 80, Protocol::Tcp),
-            mapping("127.0.0.1", 40000, 53, Protocol::Udp),
+            PortMapping::new("", 8080, 80, Protocol::Tcp),
+            PortMapping::new("127.0.0.1", 40000, 53, Protocol::Udp),
         ];
         assert_eq!(
             published_ports(&started),

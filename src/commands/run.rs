@@ -817,20 +817,6 @@ mod tests {
         build_config(&args, &parsed, image, &"a".repeat(64), "vfs".into())
     }
 
-    fn mapping(
-        host_ip: &str,
-        host_port: u16,
-        container_port: u16,
-        protocol: Protocol,
-    ) -> PortMapping {
-        PortMapping {
-            host_ip: host_ip.into(),
-            host_port,
-            container_port,
-            protocol,
-        }
-    }
-
     #[test]
     fn published_ports_merge_p_and_publish_all() {
         let image =
@@ -839,16 +825,16 @@ mod tests {
         assert_eq!(
             c.ports,
             [
-                mapping("", 8080, 80, Protocol::Tcp),
-                mapping("127.0.0.1", 0, 53, Protocol::Udp)
+                PortMapping::new("", 8080, 80, Protocol::Tcp),
+                PortMapping::new("127.0.0.1", 0, 53, Protocol::Udp)
             ]
         );
         let c = config(&["-P", "--publish", "8080:80"], &image).unwrap();
         assert_eq!(
             c.ports,
             [
-                mapping("", 8080, 80, Protocol::Tcp),
-                mapping("", 0, 443, Protocol::Tcp)
+                PortMapping::new("", 8080, 80, Protocol::Tcp),
+                PortMapping::new("", 0, 443, Protocol::Tcp)
             ]
         );
         let c = config(&["--publish-all"], &json!({"config": {"Cmd": ["sh"]}})).unwrap();

@@ -29,11 +29,11 @@ use std::ffi::{OsStr, OsString};
 use std::fs;
 use std::io;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Component, Path, PathBuf};
 
-const WHITEOUT_PREFIX: &[u8] = b".wh.";
-const OPAQUE_MARKER: &[u8] = b".wh..wh..opq";
+use super::{OPAQUE_MARKER, WHITEOUT_PREFIX};
+
 /// The kernel overlay's (privileged, and `userxattr` in a user namespace) and
 /// fuse-overlayfs's own opaque markers.
 const OPAQUE_XATTRS: &[&str] = &[
@@ -184,7 +184,7 @@ impl Walk {
                 Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
                 Err(e) => return Err(io_err("look up", &path)(e)),
             };
-            if is_whiteout_device(&meta) {
+            if super::is_whiteout_device(&meta) {
                 changed |= self.deleted(&child, out)?;
                 continue;
             }
@@ -313,7 +313,7 @@ impl ImageTree {
                 }
                 let path = dir.join(&name);
                 let meta = fs::symlink_metadata(&path).map_err(io_err("look up", &path))?;
-                if decided.insert(name.clone()) && !is_whiteout_device(&meta) {
+                if decided.insert(name.clone()) && !super::is_whiteout_device(&meta) {
                     present.insert(name);
                 }
             }
@@ -349,7 +349,7 @@ fn in_layer(layer: &Path, rel: &Path) -> Result<InLayer> {
             }
             Err(e) => return Err(io_err("look up", &path)(e)),
         };
-        if is_whiteout_device(&meta) {
+        if super::is_whiteout_device(&meta) {
             return Ok(InLayer::Deleted);
         }
         if i + 1 == names.len() {
@@ -374,21 +374,8 @@ fn exists(path: &Path) -> Result<bool> {
     }
 }
 
-fn is_whiteout_device(meta: &fs::Metadata) -> bool {
-    meta.file_type().is_char_device() && meta.rdev() == 0
-}
-
 fn is_opaque(dir: &Path) -> Result<bool> {
-    for name in OPAQUE_XATTRS {
-        match xattr::get(dir, name) {
-            Ok(Some(v)) if v == b"y" => return Ok(true),
-            Ok(_) => {}
-            // No xattrs on this file system, or trusted.* without the privilege to see it.
-            Err(e) if matches!(e.raw_os_error(), Some(libc::ENOTSUP | libc::EPERM)) => {}
-            Err(e) => return Err(io_err("read the xattrs of", dir)(e)),
-        }
-    }
-    exists(&dir.join(OsStr::from_bytes(OPAQUE_MARKER)))
+    super::is_opaque_dir(dir, OPAQUE_XATTRS).map_err(io_err("read the xattrs of", dir))
 }
 
 /// Type, permission bits and owner.

@@ -14,6 +14,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Component, Path, PathBuf};
 
+use super::{OPAQUE_MARKER, WHITEOUT_PREFIX};
 use nix::errno::Errno;
 use nix::fcntl::AtFlags;
 use nix::sys::stat::{Mode, SFlag, UtimensatFlags, makedev, mknod, utimensat};
@@ -135,9 +136,6 @@ pub enum UnpackError {
 }
 
 type Result<T, E = UnpackError> = std::result::Result<T, E>;
-
-const WHITEOUT_PREFIX: &[u8] = b".wh.";
-const OPAQUE_MARKER: &[u8] = b".wh..wh..opq";
 
 /// Applies the layer tar `reader` to `dest`, which must be an empty directory.
 pub fn unpack<R: Read>(

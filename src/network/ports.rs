@@ -43,6 +43,15 @@ pub struct PortMapping {
 }
 
 impl PortMapping {
+    pub fn new(host_ip: &str, host_port: u16, container_port: u16, protocol: Protocol) -> Self {
+        PortMapping {
+            host_ip: host_ip.into(),
+            host_port,
+            container_port,
+            protocol,
+        }
+    }
+
     /// `80/tcp`: the key Docker's `PortBindings`, `ExposedPorts` and `Ports` maps use.
     pub fn key(&self) -> String {
         format!("{}/{}", self.container_port, self.protocol.name())

@@ -54,22 +54,13 @@ fn default_gateway_from_proc_net_route() {
     assert_eq!(parse_default_gateway("Iface\tDestination\n"), None);
 }
 
-fn port(host_ip: &str, host: u16, container: u16, protocol: Protocol) -> PortMapping {
-    PortMapping {
-        host_ip: host_ip.into(),
-        host_port: host,
-        container_port: container,
-        protocol,
-    }
-}
-
 #[test]
 fn pasta_forwards_exactly_the_published_ports() {
     let args = helper::pasta_args(
         &[],
         &[
-            port("", 8080, 80, Protocol::Tcp),
-            port("127.0.0.1", 5353, 53, Protocol::Udp),
+            PortMapping::new("", 8080, 80, Protocol::Tcp),
+            PortMapping::new("127.0.0.1", 5353, 53, Protocol::Udp),
         ],
         Path::new("/c/pasta.pid"),
         "/proc/7/ns/net",

@@ -23,6 +23,8 @@ use std::path::{Component, Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use nix::errno::Errno;
+
+use crate::layer::{OPAQUE_MARKER, WHITEOUT_PREFIX};
 use nix::fcntl::AtFlags;
 use nix::mount::{MntFlags, MsFlags, mount, umount2};
 use nix::sys::stat::{Mode, SFlag, UtimensatFlags, mknod, utimensat};
@@ -1228,8 +1230,6 @@ fn make_symlink(at: &InRoot, target: &str) -> Result<()> {
 // vfs: copying layers
 // ---------------------------------------------------------------------------------------------
 
-const WHITEOUT_PREFIX: &[u8] = b".wh.";
-const OPAQUE_MARKER: &[u8] = b".wh..wh..opq";
 const OPAQUE_XATTRS: &[&str] = &["user.overlay.opaque", "trusted.overlay.opaque"];
 
 fn copy_layers(lower: &[PathBuf], to: &Path, marker: &Path) -> Result<()> {
@@ -1266,21 +1266,8 @@ fn remove_any(path: &Path) -> Result<()> {
     }
 }
 
-fn is_whiteout_device(meta: &fs::Metadata) -> bool {
-    meta.file_type().is_char_device() && meta.rdev() == 0
-}
-
 fn is_opaque(dir: &Path) -> Result<bool> {
-    for name in OPAQUE_XATTRS {
-        match xattr::get(dir, name) {
-            Ok(Some(v)) if v == b"y" => return Ok(true),
-            Ok(_) => {}
-            // Not every file system has xattrs; then the `.wh..wh..opq` form is the one used.
-            Err(e) if e.raw_os_error() == Some(libc::ENOTSUP) => {}
-            Err(e) => return Err(io_err("read the xattrs of", dir)(e)),
-        }
-    }
-    Ok(dir.join(OsStr::from_bytes(OPAQUE_MARKER)).exists())
+    crate::layer::is_opaque_dir(dir, OPAQUE_XATTRS).map_err(io_err("read the xattrs of", dir))
 }
 
 /// Applies the layer directory `src` onto `dst` (both directories).
@@ -1303,7 +1290,7 @@ fn merge_dir(src: &Path, dst: &Path) -> Result<()> {
             continue;
         }
         let meta = fs::symlink_metadata(&from).map_err(io_err("look up", &from))?;
-        if is_whiteout_device(&meta) {
+        if crate::layer::is_whiteout_device(&meta) {
             remove_any(&to)?;
             continue;
         }
