@@ -109,7 +109,10 @@ pub fn launch(
     let id = record.id.as_str();
     let layout = match Mode::parse(&record.config.network) {
         // Sharing a network namespace means sharing the user namespace that owns it.
-        Ok(Mode::Container(other)) => IdLayout::Join(running_pid(ctx, &other)?),
+        Ok(Mode::Container(other)) => IdLayout::Join(crate::runtime::container::network_owner_pid(
+            &ctx.store()?,
+            &other,
+        )?),
         _ if record.config.keep_id => IdLayout::KeepId,
         _ => IdLayout::Standard,
     };
@@ -164,19 +167,6 @@ pub fn launch(
         print_out(&format!("{id}\n"))?;
     }
     Ok(0)
-}
-
-/// PID 1 of container `id`, which must be running (its network is to be shared).
-fn running_pid(ctx: &Ctx, id: &str) -> Result<i32> {
-    let store = ctx.store()?;
-    let state = store.observed_container_state(id)?;
-    let short = &id[..id.len().min(12)];
-    match state.pid {
-        Some(pid) if state.status == containers::Status::Running => Ok(pid),
-        _ => bail!(
-            "container {short}, whose network this one shares, is not running: start it first"
-        ),
-    }
 }
 
 pub fn create(args: RunArgs, ctx: &Ctx) -> Result<i32> {

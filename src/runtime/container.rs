@@ -860,17 +860,23 @@ fn write_etc_files(
     ])
 }
 
+/// PID 1 of container `id`, whose network another container is to share: it must be running.
+pub fn network_owner_pid(store: &Store, id: &str) -> anyhow::Result<i32> {
+    let state = store.observed_container_state(id)?;
+    match state.pid {
+        Some(pid) if state.status == Status::Running => Ok(pid),
+        _ => anyhow::bail!(
+            "container {}, whose network this one shares, is not running: start it first",
+            &id[..id.len().min(12)]
+        ),
+    }
+}
+
 /// Enters the network namespace of container `other`, which must be running. This process
 /// is already in its user namespace (see `IdLayout::Join`).
 fn join_network_of(store: &Store, other: &str) -> anyhow::Result<()> {
-    let state = store.observed_container_state(other)?;
+    let pid = network_owner_pid(store, other)?;
     let short = &other[..other.len().min(12)];
-    let pid = match state.pid {
-        Some(pid) if state.status == Status::Running => pid,
-        _ => anyhow::bail!(
-            "container {short}, whose network this one shares, is not running: start it first"
-        ),
-    };
     let ns = File::open(format!("/proc/{pid}/ns/net")).map_err(|e| {
         anyhow::anyhow!("cannot open the network namespace of container {short}: {e}")
     })?;

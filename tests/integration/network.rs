@@ -8,6 +8,7 @@ use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::time::{Duration, Instant};
 
+use crate::harness::context::pid1_and_monitor;
 use crate::harness::fixtures;
 use crate::harness::{TestContext, assert_failure, assert_one_error_line, assert_success};
 
@@ -127,17 +128,6 @@ fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
         assert!(Instant::now() < deadline, "timed out waiting until {what}");
         std::thread::sleep(Duration::from_millis(20));
     }
-}
-
-/// A running container's PID 1 and its monitor (PID 1's parent).
-fn pid1_and_monitor(ctx: &TestContext, name: &str) -> (i32, i32) {
-    let pid: i32 = assert_success(&ctx.nook(&["inspect", "--format", "{{.State.Pid}}", name]))
-        .trim()
-        .parse()
-        .unwrap();
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-    let ppid = stat.rsplit(')').next().unwrap().split_whitespace().nth(1);
-    (pid, ppid.unwrap().parse().unwrap())
 }
 
 fn kill9(pid: i32) {

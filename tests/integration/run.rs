@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::harness::context::assert_one_error_line;
+use crate::harness::context::{assert_one_error_line, pid1_and_monitor};
 use crate::harness::fixtures;
 use crate::harness::{TestContext, assert_failure, assert_success};
 
@@ -381,30 +381,6 @@ fn detached_containers_log_and_stop() {
     assert_success(&ctx.nook(&["wait", "bg"]));
     assert_success(&ctx.nook(&["rm", "bg"]));
     assert_eq!(assert_success(&ctx.nook(&["ps", "-aq"])), "");
-}
-
-/// A running container's PID 1 and its monitor (PID 1's parent).
-fn pid1_and_monitor(ctx: &TestContext, name: &str) -> (i32, i32) {
-    let state: serde_json::Value = serde_json::from_str(&assert_success(&ctx.nook(&[
-        "inspect",
-        "--type",
-        "container",
-        name,
-    ])))
-    .unwrap();
-    let pid = state[0]["State"]["Pid"].as_i64().unwrap() as i32;
-    assert!(pid > 0);
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-    let ppid: i32 = stat
-        .rsplit(')')
-        .next()
-        .unwrap()
-        .split_whitespace()
-        .nth(1)
-        .unwrap()
-        .parse()
-        .unwrap();
-    (pid, ppid)
 }
 
 #[test]

@@ -316,3 +316,27 @@ pub fn assert_failure(out: &Output, code: i32) -> String {
     );
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
+
+/// A running container's PID 1 and its monitor (PID 1's parent).
+pub fn pid1_and_monitor(ctx: &TestContext, name: &str) -> (i32, i32) {
+    let state: serde_json::Value = serde_json::from_str(&assert_success(&ctx.nook(&[
+        "inspect",
+        "--type",
+        "container",
+        name,
+    ])))
+    .unwrap();
+    let pid = state[0]["State"]["Pid"].as_i64().unwrap() as i32;
+    assert!(pid > 0);
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let ppid: i32 = stat
+        .rsplit(')')
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    (pid, ppid)
+}
