@@ -173,15 +173,14 @@ impl Prepared {
     /// The caller may do other work while it comes up, then waits with [`Starting::ready`].
     pub fn start(self) -> Result<Starting, NetworkError> {
         if let Some(launcher) = &self.launcher {
-            let sent =
-                File::open("/proc/self/ns/net").and_then(|ns| sys::send_fd(&launcher.go, &ns));
-            let relayed = match &self.relay {
-                Some((_, go)) => {
-                    File::open("/proc/self/ns/net").and_then(|ns| sys::send_fd(go, &ns))
+            let sent = File::open("/proc/self/ns/net").and_then(|ns| {
+                sys::send_fd(&launcher.go, &ns)?;
+                match &self.relay {
+                    Some((_, go)) => sys::send_fd(go, &ns),
+                    None => Ok(()),
                 }
-                None => Ok(()),
-            };
-            if let Err(e) = sent.and(relayed) {
+            });
+            if let Err(e) = sent {
                 stop(launcher.pid);
                 if let Some((pid, _)) = &self.relay {
                     stop(*pid);
