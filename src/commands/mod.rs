@@ -16,6 +16,7 @@ mod port;
 mod progress;
 mod ps;
 mod pull;
+mod push;
 mod rename;
 mod rm;
 mod rmi;
@@ -84,6 +85,7 @@ pub fn run(cli: Cli) -> Result<i32> {
     let ctx = Ctx { paths };
     match cli.command {
         Command::Pull(args) => pull::run(args, &ctx),
+        Command::Push(args) => push::run(args, &ctx),
         Command::Images(args) => images::run(args, &ctx),
         Command::Tag(args) => tag::run(args, &ctx),
         Command::Rmi(args) => rmi::run(args, &ctx),

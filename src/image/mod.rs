@@ -4,5 +4,6 @@
 pub mod auth;
 pub mod digest;
 pub mod manifest;
+pub mod push;
 pub mod reference;
 pub mod registry;
