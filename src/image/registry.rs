@@ -1366,9 +1366,13 @@ mod tests {
 
     #[derive(Debug, Clone)]
     struct Seen {
+        method: String,
         path: String,
         authorization: Option<String>,
         accept: Option<String>,
+        content_type: Option<String>,
+        content_range: Option<String>,
+        body: Vec<u8>,
     }
 
     struct Reply {
@@ -1417,25 +1421,40 @@ mod tests {
         if reader.read_line(&mut line).unwrap_or(0) == 0 {
             return;
         }
+        let method = line.split_whitespace().next().unwrap_or("").to_string();
         let path = line.split_whitespace().nth(1).unwrap_or("").to_string();
-        let (mut authorization, mut accept) = (None, None);
+        let (mut authorization, mut accept, mut content_type, mut content_range) =
+            (None, None, None, None);
+        let mut length = 0usize;
         loop {
             let mut h = String::new();
             if reader.read_line(&mut h).unwrap_or(0) == 0 || h.trim().is_empty() {
                 break;
             }
             if let Some((k, v)) = h.split_once(':') {
+                let v = Some(v.trim().to_string());
                 match k.trim().to_ascii_lowercase().as_str() {
-                    "authorization" => authorization = Some(v.trim().to_string()),
-                    "accept" => accept = Some(v.trim().to_string()),
+                    "authorization" => authorization = v,
+                    "accept" => accept = v,
+                    "content-type" => content_type = v,
+                    "content-range" => content_range = v,
+                    "content-length" => {
+                        length = v.and_then(|v| v.parse().ok()).unwrap_or(0);
+                    }
                     _ => {}
                 }
             }
         }
+        let mut body = vec![0u8; length];
+        let _ = reader.read_exact(&mut body);
         let seen = Seen {
+            method,
             path,
             authorization,
             accept,
+            content_type,
+            content_range,
+            body,
         };
         let r = handler(&seen, port);
         log.lock().unwrap().push(seen);
@@ -1751,5 +1770,197 @@ mod tests {
         let e = c.check_auth().unwrap_err();
         assert!(matches!(e, RegistryError::Tls { .. }), "{e:?}");
         assert!(e.to_string().contains("--tls-verify=false"));
+    }
+
+    /// A registry with token auth that takes uploads: mounts succeed for `mountable` only;
+    /// uploads are kept per session and completed into `blobs`.
+    #[test]
+    fn push_flow_mounts_uploads_in_chunks_and_puts_the_manifest() {
+        let basic = format!("Basic {}", alice().encode());
+        let mounted = Digest::of(b"mounted blob");
+        let mounted_q = mounted.to_string();
+        let blobs = Arc::new(Mutex::new(HashMap::<String, Vec<u8>>::new()));
+        let sessions = Arc::new(Mutex::new(HashMap::<String, Vec<u8>>::new()));
+        let (b2, s2) = (blobs.clone(), sessions.clone());
+        let (port, seen) = serve(move |req, port| {
+            if req.path.starts_with("/token?") {
+                return if req.authorization.as_deref() == Some(basic.as_str()) {
+                    reply(200, &[], br#"{"token":"push-token"}"#)
+                } else {
+                    reply(401, &[], b"")
+                };
+            }
+            if req.authorization.as_deref() != Some("Bearer push-token") {
+                // As distribution does: the scope the request needs, a mount's source too.
+                let mut scope = "repository:team/app:pull,push".to_string();
+                if let Some(from) = req.path.split("from=").nth(1) {
+                    scope.push_str(&format!(" repository:{from}:pull"));
+                }
+                let challenge = format!(
+                    r#"Bearer realm="http://127.0.0.1:{port}/token",service="reg",scope="{scope}""#
+                );
+                return reply(401, &[("WWW-Authenticate", &challenge)], b"");
+            }
+            let (path, query) = req.path.split_once('?').unwrap_or((&req.path, ""));
+            match (req.method.as_str(), path) {
+                ("HEAD", p) if p.starts_with("/v2/team/app/blobs/") => {
+                    let d = p.rsplit('/').next().unwrap();
+                    match b2.lock().unwrap().get(d) {
+                        Some(b) => reply(200, &[("Content-Length", &b.len().to_string())], b""),
+                        None => reply(404, &[("Content-Length", "0")], b""),
+                    }
+                }
+                ("POST", "/v2/team/app/blobs/uploads/") => {
+                    if query.contains(&format!("mount={mounted_q}")) {
+                        b2.lock().unwrap().insert(mounted_q.clone(), b"mounted blob".to_vec());
+                        return reply(201, &[], b"");
+                    }
+                    let id = format!("s{}", s2.lock().unwrap().len());
+                    s2.lock().unwrap().insert(id.clone(), Vec::new());
+                    // Relative, with state in the query, as distribution writes it.
+                    let loc = format!("/v2/team/app/blobs/uploads/{id}?_state=0");
+                    reply(202, &[("Location", &loc), ("Range", "0-0")], b"")
+                }
+                ("PATCH", p) => {
+                    let id = p.rsplit('/').next().unwrap().to_string();
+                    let mut s = s2.lock().unwrap();
+                    let buf = s.get_mut(&id).unwrap();
+                    let expected = format!("{}-{}", buf.len(), buf.len() + req.body.len() - 1);
+                    if req.content_range.as_deref() != Some(expected.as_str()) {
+                        return reply(416, &[], b"");
+                    }
+                    buf.extend_from_slice(&req.body);
+                    let range = format!("0-{}", buf.len() - 1);
+                    let loc = format!("http://127.0.0.1:{port}/v2/team/app/blobs/uploads/{id}?_state={}", buf.len());
+                    reply(202, &[("Location", &loc), ("Range", &range)], b"")
+                }
+                ("PUT", p) if p.starts_with("/v2/team/app/blobs/uploads/") => {
+                    let id = p.rsplit('/').next().unwrap().to_string();
+                    let mut data = s2.lock().unwrap().remove(&id).unwrap();
+                    data.extend_from_slice(&req.body);
+                    let digest = query.split('&').find_map(|kv| kv.strip_prefix("digest=")).unwrap();
+                    if Digest::of(&data).to_string() != digest {
+                        return reply(
+                            400,
+                            &[("Content-Type", "application/json")],
+                            br#"{"errors":[{"code":"DIGEST_INVALID","message":"provided digest did not match uploaded content"}]}"#,
+                        );
+                    }
+                    b2.lock().unwrap().insert(digest.to_string(), data);
+                    reply(201, &[("Docker-Content-Digest", digest)], b"")
+                }
+                ("PUT", "/v2/team/app/manifests/v1") => {
+                    let d = Digest::of(&req.body).to_string();
+                    reply(201, &[("Docker-Content-Digest", &d)], b"")
+                }
+                _ => reply(404, &[], b""),
+            }
+        });
+        let c = local(port, Some(alice()));
+
+        assert_eq!(c.blob_exists("team/app", &mounted).unwrap(), None);
+        assert!(matches!(
+            c.mount_blob("team/app", &mounted, "team/base").unwrap(),
+            Mount::Mounted
+        ));
+        assert_eq!(c.blob_exists("team/app", &mounted).unwrap(), Some(12));
+        {
+            let seen = seen.lock().unwrap();
+            let token_paths: Vec<&str> = seen
+                .iter()
+                .filter(|s| s.path.starts_with("/token"))
+                .map(|s| s.path.as_str())
+                .collect();
+            assert_eq!(
+                token_paths,
+                [
+                    "/token?service=reg&scope=repository%3Ateam%2Fapp%3Apull%2Cpush",
+                    "/token?service=reg&scope=repository%3Ateam%2Fapp%3Apull%2Cpush&scope=repository%3Ateam%2Fbase%3Apull",
+                ],
+                "one token for the repository, one with the mount's source as a scope of its own"
+            );
+        }
+
+        // A mount the registry answers with 202 is an upload session.
+        let other = Digest::of(b"not there");
+        let Mount::Started(upload) = c.mount_blob("team/app", &other, "team/base").unwrap() else {
+            panic!("expected an upload session")
+        };
+        c.cancel_upload(upload);
+
+        // Chunks, then the rest with the PUT.
+        let data: Vec<u8> = (0..2500u32).map(|i| i as u8).collect();
+        let digest = Digest::of(&data);
+        let mut upload = c.start_upload("team/app").unwrap();
+        c.upload_chunk(&mut upload, &data[..1000]).unwrap();
+        c.upload_chunk(&mut upload, &data[1000..2000]).unwrap();
+        assert_eq!(upload.offset(), 2000);
+        c.finish_upload(upload, &digest, &data[2000..]).unwrap();
+        assert_eq!(blobs.lock().unwrap()[&digest.to_string()], data);
+        {
+            let seen = seen.lock().unwrap();
+            let patches: Vec<_> = seen.iter().filter(|s| s.method == "PATCH").collect();
+            assert_eq!(patches.len(), 2);
+            assert_eq!(patches[1].content_range.as_deref(), Some("1000-1999"));
+            assert_eq!(patches[1].content_type.as_deref(), Some("application/octet-stream"));
+        }
+
+        // A digest the uploaded bytes do not have: the registry's refusal, as one message.
+        let upload = c.start_upload("team/app").unwrap();
+        let e = c
+            .finish_upload(upload, &Digest::of(b"something else"), b"abc")
+            .unwrap_err();
+        assert!(matches!(e, RegistryError::Rejected { status: 400, .. }), "{e:?}");
+        assert!(e.to_string().contains("DIGEST_INVALID"), "{e}");
+        assert!(!e.is_transient());
+
+        let manifest = br#"{"schemaVersion":2}"#;
+        let d = c
+            .put_manifest("team/app", "v1", manifest::MEDIA_OCI_MANIFEST, manifest)
+            .unwrap();
+        assert_eq!(d, Digest::of(manifest));
+        let seen = seen.lock().unwrap();
+        let put = seen.iter().rfind(|s| s.method == "PUT").unwrap();
+        assert_eq!(put.content_type.as_deref(), Some(manifest::MEDIA_OCI_MANIFEST));
+        assert_eq!(put.body, manifest);
+        let tokens = seen.iter().filter(|s| s.path.starts_with("/token")).count();
+        assert_eq!(tokens, 2, "the push token is cached: {seen:#?}");
+    }
+
+    #[test]
+    fn push_refusals_and_wrong_digests() {
+        let (port, _) = serve(|req, _| {
+            if req.method == "PUT" {
+                reply(201, &[("Docker-Content-Digest", &Digest::of(b"other").to_string())], b"")
+            } else {
+                reply(
+                    401,
+                    &[("WWW-Authenticate", r#"Basic realm="r""#)],
+                    b"",
+                )
+            }
+        });
+        let c = local(port, None);
+        let e = c.start_upload("team/app").unwrap_err();
+        assert!(matches!(e, RegistryError::PushDenied { .. }), "{e:?}");
+        assert!(e.to_string().contains("nook login"), "{e}");
+        let e = c
+            .put_manifest("team/app", "v1", manifest::MEDIA_OCI_MANIFEST, b"{}")
+            .unwrap_err();
+        assert!(matches!(e, RegistryError::DigestMismatch { .. }), "{e:?}");
+    }
+
+    #[test]
+    fn token_scopes_union_the_challenge_and_ours() {
+        assert_eq!(token_scopes(None, "repository:a:pull"), ["repository:a:pull"]);
+        assert_eq!(token_scopes(Some("repository:a:pull"), "repository:a:pull"), ["repository:a:pull"]);
+        assert_eq!(
+            token_scopes(Some("repository:a:pull,push repository:b:pull"), "repository:a:pull,push"),
+            ["repository:a:pull,push", "repository:b:pull"]
+        );
+        assert!(token_scopes(None, "").is_empty());
+        assert_eq!(range_end("0-41"), Some(41));
+        assert_eq!(range_end("bytes=0-41"), Some(41));
+        assert_eq!(range_end("junk"), None);
     }
 }
