@@ -10,6 +10,7 @@ mod image_commands;
 mod network;
 mod ports;
 mod pull;
+mod push;
 mod registries;
 mod run;
 mod tls;
