@@ -33,7 +33,6 @@
 pub mod containers;
 pub mod images;
 pub mod layers;
-mod layer_tar_shim;
 pub mod lock;
 pub mod logs;
 pub mod names;
