@@ -2,6 +2,7 @@
 //! Knows nothing of containers or of the on-disk store.
 
 pub mod auth;
+pub mod config;
 pub mod digest;
 pub mod manifest;
 pub mod push;
