@@ -145,14 +145,6 @@ fn push_image(
     };
     let known = known_manifests(store, record)?;
     let base = &known[0];
-    if base.manifest.layers().len() != record.layers.len() {
-        bail!(
-            "the stored manifest {} lists {} layers but the image has {}; the store is damaged (pull or build the image again)",
-            record.manifest,
-            base.manifest.layers().len(),
-            record.layers.len()
-        );
-    }
     let config_bytes = store.read_blob(&record.id)?;
 
     progress.message(&format!("The push refers to repository [{}]", dest.name()));
@@ -165,8 +157,10 @@ fn push_image(
         digest: record.id.clone(),
         size: config_bytes.len() as u64,
     };
+    // Only the image's own manifests name this config.
     let config_sources: Vec<String> = known
         .iter()
+        .filter(|m| m.manifest.config().digest().to_string() == record.id.to_string())
         .flat_map(|m| m.repositories.iter().cloned())
         .collect();
     if push::reuse_blob(&repo, &config_blob, &config_sources)?.is_none() {
@@ -227,11 +221,30 @@ fn push_image(
     })
 }
 
-/// The manifests nook holds for `record`, its own first: the one it was pulled or built with
-/// (with the repositories it was pulled from), then each one it pushed (with where to).
+/// The manifests nook holds for `record` (its own first: the one it was pulled or built
+/// with, then each one it was pushed with), then those of every other image sharing a layer
+/// with it, whose blobs may stand for the shared layers.
 fn known_manifests(store: &Store, record: &ImageRecord) -> Result<Vec<KnownManifest>> {
-    let own = store.read_blob(&record.manifest)?;
-    let mut own_repositories = Vec::new();
+    let mut known = image_manifests(store, record).ok_or_else(|| {
+        anyhow!(
+            "the stored manifest {} of image {} is not an image manifest for it; the store is damaged (pull or build the image again)",
+            record.manifest,
+            record.id.short()
+        )
+    })?;
+    for other in store.images()?.images {
+        if other.id != record.id && other.layers.iter().any(|d| record.layers.contains(d)) {
+            // Another image's damaged blob is only a blob fewer to reuse.
+            known.extend(image_manifests(store, &other).unwrap_or_default());
+        }
+    }
+    Ok(known)
+}
+
+/// One image's manifests, its own first; None when its own is unreadable.
+fn image_manifests(store: &Store, record: &ImageRecord) -> Option<Vec<KnownManifest>> {
+    let own = store.read_blob(&record.manifest).ok()?;
+    let mut own = known_manifest(own, record)?;
     let mut pushed: Vec<KnownManifest> = Vec::new();
     for entry in &record.repo_digests {
         let Some((name, digest)) = entry.split_once('@') else {
@@ -246,7 +259,7 @@ fn known_manifests(store: &Store, record: &ImageRecord) -> Result<Vec<KnownManif
         let other = (digest != record.manifest)
             .then(|| store.read_blob(&digest).ok())
             .flatten()
-            .and_then(|bytes| known_manifest(bytes, &record.id));
+            .and_then(|bytes| known_manifest(bytes, record));
         match other {
             Some(mut m) => match pushed.iter_mut().find(|p| p.bytes == m.bytes) {
                 Some(p) => p.repositories.push(name.to_string()),
@@ -255,24 +268,16 @@ fn known_manifests(store: &Store, record: &ImageRecord) -> Result<Vec<KnownManif
                     pushed.push(m);
                 }
             },
-            None => own_repositories.push(name.to_string()),
+            None => own.repositories.push(name.to_string()),
         }
     }
-    let mut own = known_manifest(own, &record.id).ok_or_else(|| {
-        anyhow!(
-            "the stored manifest {} of image {} is not an image manifest for it; the store is damaged (pull or build the image again)",
-            record.manifest,
-            record.id.short()
-        )
-    })?;
-    own.repositories = own_repositories;
-    let mut known = vec![own];
-    known.extend(pushed);
-    Ok(known)
+    let mut all = vec![own];
+    all.extend(pushed);
+    Some(all)
 }
 
-/// `bytes` as an image manifest whose config is `config`.
-fn known_manifest(bytes: Vec<u8>, config: &Digest) -> Option<KnownManifest> {
+/// `bytes` as an image manifest of `record`: its config, as many layers.
+fn known_manifest(bytes: Vec<u8>, record: &ImageRecord) -> Option<KnownManifest> {
     let media_type = serde_json::from_slice::<serde_json::Value>(&bytes)
         .ok()?
         .get("mediaType")
@@ -280,11 +285,15 @@ fn known_manifest(bytes: Vec<u8>, config: &Digest) -> Option<KnownManifest> {
         .unwrap_or(manifest::MEDIA_OCI_MANIFEST)
         .to_string();
     match manifest::parse(&bytes, Some(&media_type)).ok()? {
-        Manifest::Image(m) if m.config().digest().to_string() == config.to_string() => {
+        Manifest::Image(m)
+            if m.config().digest().to_string() == record.id.to_string()
+                && m.layers().len() == record.layers.len() =>
+        {
             Some(KnownManifest {
                 bytes,
                 media_type,
                 manifest: m,
+                diff_ids: record.layers.clone(),
                 repositories: Vec::new(),
             })
         }
@@ -316,7 +325,7 @@ fn push_layers(
                     else {
                         return;
                     };
-                    let candidates = push::candidates(known, index);
+                    let candidates = push::candidates(known, diff_id);
                     match push_layer(store, repo, diff_id, &candidates, wanted, progress) {
                         Ok(r) => results.lock().expect("no panics while held")[index] = Some(r),
                         Err(e) => {

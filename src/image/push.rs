@@ -68,12 +68,6 @@ pub enum PushError {
         #[source]
         source: io::Error,
     },
-
-    #[error(
-        "layer {diff_id} in the store now reads as {actual}; its files were changed after it \
-         was stored, so pushing it would publish a broken image (pull or build the image again)"
-    )]
-    LayerChanged { diff_id: Digest, actual: Digest },
 }
 
 impl PushError {
@@ -104,13 +98,17 @@ pub struct Candidate {
     pub repositories: Vec<String>,
 }
 
-/// A manifest nook holds for the image being pushed: the one it was pulled or built with, or
-/// one it pushed before, with the repositories it came from or went to.
+/// A manifest nook holds: the one an image was pulled or built with, or one nook pushed it
+/// with, and the repositories it came from or went to. Those of the image being pushed come
+/// first; those of other images sharing layers with it follow (a committed image's base
+/// layers are known as blobs only through the image it was built on).
 #[derive(Debug, Clone)]
 pub struct KnownManifest {
     pub bytes: Vec<u8>,
     pub media_type: String,
     pub manifest: ImageManifest,
+    /// The diff id of each of the manifest's layers, from its image's config.
+    pub diff_ids: Vec<Digest>,
     pub repositories: Vec<String>,
 }
 
@@ -136,13 +134,17 @@ fn blob_of(d: &oci_spec::image::Descriptor) -> Blob {
     }
 }
 
-/// The forms layer `index` is known in, the first manifest's first, one entry per blob.
-pub fn candidates(known: &[KnownManifest], index: usize) -> Vec<Candidate> {
+/// The forms the layer `diff_id` is known in, the first manifest's first, one entry per blob.
+pub fn candidates(known: &[KnownManifest], diff_id: &Digest) -> Vec<Candidate> {
     let mut out: Vec<Candidate> = Vec::new();
-    for m in known {
-        let Some(layer) = m.manifest.layers().get(index) else {
-            continue;
-        };
+    let layers = known.iter().flat_map(|m| {
+        m.diff_ids
+            .iter()
+            .zip(m.manifest.layers())
+            .filter(|(d, _)| *d == diff_id)
+            .map(move |(_, layer)| (m, layer))
+    });
+    for (m, layer) in layers {
         let blob = blob_of(layer);
         let Ok(compression) = manifest::layer_compression(&blob.media_type) else {
             continue;
@@ -410,9 +412,12 @@ pub fn upload_bytes<S: BlobSink>(
 }
 
 /// Compresses the tar stream `tar` and uploads it: one PUT when the compressed layer fits in
-/// `chunk_size`, else PATCH chunks as they fill and the rest with the PUT. Returns the blob.
-/// The stream must hash to `diff_id` (checked before the upload is completed, so a layer
-/// whose files changed is never published); `progress` gets the uncompressed byte counts.
+/// `chunk_size`, else PATCH chunks as they fill and the rest with the PUT. Returns the blob's
+/// digest and size. `progress` gets the uncompressed byte counts.
+///
+/// The stream checks itself: the store's rebuilt tar fails its last read when it does not
+/// hash to its diff id (`store::layers::LayerTar`), and the upload is only completed after
+/// that read, so a layer whose files changed is never published.
 pub fn upload_layer<S: BlobSink>(
     sink: &S,
     tar: &mut dyn Read,
@@ -477,7 +482,6 @@ fn compress<S: BlobSink>(
         ),
         Compression::None => Box::new(Plain(&mut *out)),
     };
-    let mut uncompressed = Hasher::new();
     let mut buf = vec![0u8; 256 * 1024];
     let written = loop {
         let n = match tar.read(&mut buf) {
@@ -492,7 +496,6 @@ fn compress<S: BlobSink>(
                 });
             }
         };
-        uncompressed.update(&buf[..n]);
         progress(n as u64);
         if let Err(e) = encoder.write_all(&buf[..n]) {
             break Err(e);
@@ -500,17 +503,7 @@ fn compress<S: BlobSink>(
     };
     let finished = written.and_then(|()| encoder.finish_stream());
     drop(encoder);
-    if let Err(source) = finished {
-        return Err(compress_err(out, source));
-    }
-    let actual = uncompressed.finish();
-    if &actual != diff_id {
-        return Err(PushError::LayerChanged {
-            diff_id: diff_id.clone(),
-            actual,
-        });
-    }
-    Ok(())
+    finished.map_err(|source| compress_err(out, source))
 }
 
 /// A compressor that can be finished through a `dyn` reference.

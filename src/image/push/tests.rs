@@ -24,6 +24,11 @@ fn candidate(media_type: &str, name: &[u8], repositories: &[&str]) -> Candidate 
 }
 
 fn known(media_type: &str, config: &[u8], layers: &[Blob], repositories: &[&str]) -> KnownManifest {
+    // Diff ids made up from the blobs' digests: layer `a` is always the same layer.
+    let diff_ids = layers
+        .iter()
+        .map(|b| Digest::of(b.digest.to_string().as_bytes()))
+        .collect();
     let value = serde_json::json!({
         "schemaVersion": 2,
         "mediaType": media_type,
@@ -38,8 +43,13 @@ fn known(media_type: &str, config: &[u8], layers: &[Blob], repositories: &[&str]
         bytes,
         media_type: media_type.to_string(),
         manifest: m,
+        diff_ids,
         repositories: repositories.iter().map(|s| s.to_string()).collect(),
     }
+}
+
+fn diff_id_of(b: &Blob) -> Digest {
+    Digest::of(b.digest.to_string().as_bytes())
 }
 
 /// A destination repository `127.0.0.1:5000/dst` that has `present` and can mount
@@ -96,6 +106,7 @@ impl Destination for FakeDest {
 #[test]
 fn candidates_merge_repositories_and_keep_the_own_manifest_first() {
     let a = blob(GZ, b"a", 10);
+    let a_zstd = blob("application/vnd.oci.image.layer.v1.tar+zstd", b"a.zst", 9);
     let b = blob(GZ, b"b", 11);
     let own = known(
         manifest::MEDIA_OCI_MANIFEST,
@@ -104,15 +115,21 @@ fn candidates_merge_repositories_and_keep_the_own_manifest_first() {
         &["r/src"],
     );
     let pushed_same = known(manifest::MEDIA_OCI_MANIFEST, b"c", &[a.clone()], &["r/dst2"]);
-    let pushed_other = known(manifest::MEDIA_OCI_MANIFEST, b"c", &[b.clone()], &["r/dst"]);
-    let c = candidates(&[own, pushed_same, pushed_other], 0);
+    let mut pushed_zstd = known(manifest::MEDIA_OCI_MANIFEST, b"c", &[a_zstd.clone()], &["r/dst"]);
+    pushed_zstd.diff_ids = vec![diff_id_of(&a)];
+    // Another image with `a` as its second layer (a commit on top of it).
+    let other = known(manifest::MEDIA_OCI_MANIFEST, b"d", &[b.clone(), a.clone()], &["r/base"]);
+    let all = [own, pushed_same, pushed_zstd, other];
+    let c = candidates(&all, &diff_id_of(&a));
     assert_eq!(c.len(), 2);
     assert_eq!(c[0].blob, a);
-    assert_eq!(c[0].repositories, ["r/src", "r/dst2"]);
-    assert_eq!(c[1].blob, b);
-    assert_eq!(c[1].compression, Compression::Gzip);
-    // A layer index past a manifest's end yields nothing.
-    assert!(candidates(&[known(manifest::MEDIA_OCI_MANIFEST, b"c", &[], &[])], 0).is_empty());
+    assert_eq!(c[0].repositories, ["r/src", "r/dst2", "r/base"]);
+    assert_eq!(c[1].blob, a_zstd);
+    assert_eq!(c[1].compression, Compression::Zstd);
+    let c = candidates(&all, &diff_id_of(&b));
+    assert_eq!(c.len(), 1);
+    assert_eq!(c[0].repositories, ["r/base"]);
+    assert!(candidates(&all, &Digest::of(b"unknown")).is_empty());
 }
 
 #[test]
@@ -424,19 +441,33 @@ fn exactly_one_chunk_is_still_one_put() {
 }
 
 #[test]
-fn a_changed_layer_is_never_completed() {
+fn a_stream_that_fails_its_last_read_is_never_completed() {
+    // As the store's rebuilt tar does when its files no longer hash to the diff id.
+    struct FailsAtEnd(Vec<u8>, usize);
+    impl Read for FailsAtEnd {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            if self.1 == self.0.len() {
+                return Err(io::Error::other("the rebuilt layer hashes to something else"));
+            }
+            let n = buf.len().min(self.0.len() - self.1);
+            buf[..n].copy_from_slice(&self.0[self.1..self.1 + n]);
+            self.1 += n;
+            Ok(n)
+        }
+    }
     let data = noise(10_000);
     let sink = FakeSink::default();
     let e = upload_layer(
         &sink,
-        &mut &data[..],
-        &Digest::of(b"what the config says"),
+        &mut FailsAtEnd(data.clone(), 0),
+        &Digest::of(&data),
         Compression::Gzip,
         4096,
         &|_| {},
     )
     .unwrap_err();
-    assert!(matches!(e, PushError::LayerChanged { .. }), "{e}");
+    assert!(matches!(e, PushError::ReadLayer { .. }), "{e}");
+    assert!(!e.is_transient());
     let log = sink.log();
     assert_eq!(log.last().map(String::as_str), Some("cancel"), "{log:?}");
     assert!(!log.iter().any(|l| l.starts_with("finish")), "{log:?}");
