@@ -8,15 +8,16 @@ fn change(path: &str, kind: ChangeKind) -> Change {
     }
 }
 
-fn entries(
-    tar: &[u8],
-) -> Vec<(
+/// Path, type, mode, link target and PAX records of each entry.
+type Entry = (
     String,
     tar::EntryType,
     u64,
     Option<String>,
     Vec<(String, Vec<u8>)>,
-)> {
+);
+
+fn entries(tar: &[u8]) -> Vec<Entry> {
     let mut archive = tar::Archive::new(tar);
     archive
         .entries()
