@@ -167,7 +167,14 @@ fn push_image(
         push::with_retries(
             push::UPLOAD_ATTEMPTS,
             push::FIRST_BACKOFF,
-            |_| Ok(push::upload_bytes(&repo, &record.id, &config_bytes, push::CHUNK_SIZE)?),
+            |_| {
+                Ok(push::upload_bytes(
+                    &repo,
+                    &record.id,
+                    &config_bytes,
+                    push::CHUNK_SIZE,
+                )?)
+            },
             |n, e, pause| {
                 progress.message(&format!(
                     "config {}: attempt {n} failed ({e}); retrying in {} s",
@@ -189,11 +196,8 @@ fn push_image(
                 .iter()
                 .map(|l| (l.blob.clone(), l.compression))
                 .collect();
-            let (bytes, media_type) = push::build_manifest(
-                format,
-                (&record.id, config_bytes.len() as u64),
-                &pairs,
-            );
+            let (bytes, media_type) =
+                push::build_manifest(format, (&record.id, config_bytes.len() as u64), &pairs);
             (bytes, media_type.to_string())
         }
     };
@@ -321,7 +325,8 @@ fn push_layers(
                     if first_error.lock().expect("no panics while held").is_some() {
                         return;
                     }
-                    let Some(&(index, diff_id)) = queue.lock().expect("no panics while held").next()
+                    let Some(&(index, diff_id)) =
+                        queue.lock().expect("no panics while held").next()
                     else {
                         return;
                     };
@@ -360,8 +365,8 @@ fn push_layer(
     progress: &Progress,
 ) -> Result<LayerResult> {
     let label = diff_id.short();
-    if let Some(reused) = push::reuse(repo, candidates, wanted)
-        .with_context(|| format!("layer {diff_id}"))?
+    if let Some(reused) =
+        push::reuse(repo, candidates, wanted).with_context(|| format!("layer {diff_id}"))?
     {
         let task = progress.task_with_message(label, 0, "Preparing");
         let compression = candidates
@@ -389,10 +394,12 @@ fn push_layer(
             let mut stream = match tar.take() {
                 Some(t) => t,
                 // A retry starts the stream again.
-                None => store.layer_tar(diff_id).map_err(|e| push::PushError::ReadLayer {
-                    diff_id: diff_id.clone(),
-                    source: std::io::Error::other(e),
-                })?,
+                None => store
+                    .layer_tar(diff_id)
+                    .map_err(|e| push::PushError::ReadLayer {
+                        diff_id: diff_id.clone(),
+                        source: std::io::Error::other(e),
+                    })?,
             };
             if attempt > 1 {
                 task.restart("Pushing");
@@ -413,7 +420,9 @@ fn push_layer(
             task.finish("Pushed");
             Ok(LayerResult {
                 blob: Blob {
-                    media_type: ManifestFormat::Oci.layer_media_type(compression).to_string(),
+                    media_type: ManifestFormat::Oci
+                        .layer_media_type(compression)
+                        .to_string(),
                     digest,
                     size,
                 },

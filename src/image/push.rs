@@ -266,7 +266,11 @@ fn mount_sources(dest: &dyn Destination, repositories: &[String]) -> Vec<String>
 
 /// The index of a known manifest that names exactly `config` and `layers` (by digest and
 /// size), whose bytes can then be pushed unchanged.
-pub fn reusable_manifest(known: &[KnownManifest], config: &Digest, layers: &[Blob]) -> Option<usize> {
+pub fn reusable_manifest(
+    known: &[KnownManifest],
+    config: &Digest,
+    layers: &[Blob],
+) -> Option<usize> {
     known.iter().position(|m| {
         let (known_layers, known_config) = m.blobs();
         &known_config.digest == config

@@ -1812,7 +1812,9 @@ mod tests {
                 }
                 ("POST", "/v2/team/app/blobs/uploads/") => {
                     if query.contains(&format!("mount={mounted_q}")) {
-                        b2.lock().unwrap().insert(mounted_q.clone(), b"mounted blob".to_vec());
+                        b2.lock()
+                            .unwrap()
+                            .insert(mounted_q.clone(), b"mounted blob".to_vec());
                         return reply(201, &[], b"");
                     }
                     let id = format!("s{}", s2.lock().unwrap().len());
@@ -1831,14 +1833,20 @@ mod tests {
                     }
                     buf.extend_from_slice(&req.body);
                     let range = format!("0-{}", buf.len() - 1);
-                    let loc = format!("http://127.0.0.1:{port}/v2/team/app/blobs/uploads/{id}?_state={}", buf.len());
+                    let loc = format!(
+                        "http://127.0.0.1:{port}/v2/team/app/blobs/uploads/{id}?_state={}",
+                        buf.len()
+                    );
                     reply(202, &[("Location", &loc), ("Range", &range)], b"")
                 }
                 ("PUT", p) if p.starts_with("/v2/team/app/blobs/uploads/") => {
                     let id = p.rsplit('/').next().unwrap().to_string();
                     let mut data = s2.lock().unwrap().remove(&id).unwrap();
                     data.extend_from_slice(&req.body);
-                    let digest = query.split('&').find_map(|kv| kv.strip_prefix("digest=")).unwrap();
+                    let digest = query
+                        .split('&')
+                        .find_map(|kv| kv.strip_prefix("digest="))
+                        .unwrap();
                     if Digest::of(&data).to_string() != digest {
                         return reply(
                             400,
@@ -1902,7 +1910,10 @@ mod tests {
             let patches: Vec<_> = seen.iter().filter(|s| s.method == "PATCH").collect();
             assert_eq!(patches.len(), 2);
             assert_eq!(patches[1].content_range.as_deref(), Some("1000-1999"));
-            assert_eq!(patches[1].content_type.as_deref(), Some("application/octet-stream"));
+            assert_eq!(
+                patches[1].content_type.as_deref(),
+                Some("application/octet-stream")
+            );
         }
 
         // A digest the uploaded bytes do not have: the registry's refusal, as one message.
@@ -1910,7 +1921,10 @@ mod tests {
         let e = c
             .finish_upload(upload, &Digest::of(b"something else"), b"abc")
             .unwrap_err();
-        assert!(matches!(e, RegistryError::Rejected { status: 400, .. }), "{e:?}");
+        assert!(
+            matches!(e, RegistryError::Rejected { status: 400, .. }),
+            "{e:?}"
+        );
         assert!(e.to_string().contains("DIGEST_INVALID"), "{e}");
         assert!(!e.is_transient());
 
@@ -1921,7 +1935,10 @@ mod tests {
         assert_eq!(d, Digest::of(manifest));
         let seen = seen.lock().unwrap();
         let put = seen.iter().rfind(|s| s.method == "PUT").unwrap();
-        assert_eq!(put.content_type.as_deref(), Some(manifest::MEDIA_OCI_MANIFEST));
+        assert_eq!(
+            put.content_type.as_deref(),
+            Some(manifest::MEDIA_OCI_MANIFEST)
+        );
         assert_eq!(put.body, manifest);
         let tokens = seen.iter().filter(|s| s.path.starts_with("/token")).count();
         assert_eq!(tokens, 2, "the push token is cached: {seen:#?}");
@@ -1931,13 +1948,13 @@ mod tests {
     fn push_refusals_and_wrong_digests() {
         let (port, _) = serve(|req, _| {
             if req.method == "PUT" {
-                reply(201, &[("Docker-Content-Digest", &Digest::of(b"other").to_string())], b"")
-            } else {
                 reply(
-                    401,
-                    &[("WWW-Authenticate", r#"Basic realm="r""#)],
+                    201,
+                    &[("Docker-Content-Digest", &Digest::of(b"other").to_string())],
                     b"",
                 )
+            } else {
+                reply(401, &[("WWW-Authenticate", r#"Basic realm="r""#)], b"")
             }
         });
         let c = local(port, None);
@@ -1952,10 +1969,19 @@ mod tests {
 
     #[test]
     fn token_scopes_union_the_challenge_and_ours() {
-        assert_eq!(token_scopes(None, "repository:a:pull"), ["repository:a:pull"]);
-        assert_eq!(token_scopes(Some("repository:a:pull"), "repository:a:pull"), ["repository:a:pull"]);
         assert_eq!(
-            token_scopes(Some("repository:a:pull,push repository:b:pull"), "repository:a:pull,push"),
+            token_scopes(None, "repository:a:pull"),
+            ["repository:a:pull"]
+        );
+        assert_eq!(
+            token_scopes(Some("repository:a:pull"), "repository:a:pull"),
+            ["repository:a:pull"]
+        );
+        assert_eq!(
+            token_scopes(
+                Some("repository:a:pull,push repository:b:pull"),
+                "repository:a:pull,push"
+            ),
             ["repository:a:pull,push", "repository:b:pull"]
         );
         assert!(token_scopes(None, "").is_empty());

@@ -83,7 +83,9 @@ impl Destination for FakeDest {
         "dst"
     }
     fn exists(&self, digest: &Digest) -> Result<bool, RegistryError> {
-        self.calls.borrow_mut().push(format!("HEAD {}", digest.short()));
+        self.calls
+            .borrow_mut()
+            .push(format!("HEAD {}", digest.short()));
         Ok(self.present.contains(digest))
     }
     fn mount(&self, digest: &Digest, from: &str) -> Result<bool, RegistryError> {
@@ -96,10 +98,7 @@ impl Destination for FakeDest {
                 repository: "dst".into(),
             });
         }
-        Ok(self
-            .mountable
-            .iter()
-            .any(|(d, f)| d == digest && f == from))
+        Ok(self.mountable.iter().any(|(d, f)| d == digest && f == from))
     }
 }
 
@@ -114,11 +113,26 @@ fn candidates_merge_repositories_and_keep_the_own_manifest_first() {
         std::slice::from_ref(&a),
         &["r/src"],
     );
-    let pushed_same = known(manifest::MEDIA_OCI_MANIFEST, b"c", &[a.clone()], &["r/dst2"]);
-    let mut pushed_zstd = known(manifest::MEDIA_OCI_MANIFEST, b"c", &[a_zstd.clone()], &["r/dst"]);
+    let pushed_same = known(
+        manifest::MEDIA_OCI_MANIFEST,
+        b"c",
+        std::slice::from_ref(&a),
+        &["r/dst2"],
+    );
+    let mut pushed_zstd = known(
+        manifest::MEDIA_OCI_MANIFEST,
+        b"c",
+        std::slice::from_ref(&a_zstd),
+        &["r/dst"],
+    );
     pushed_zstd.diff_ids = vec![diff_id_of(&a)];
     // Another image with `a` as its second layer (a commit on top of it).
-    let other = known(manifest::MEDIA_OCI_MANIFEST, b"d", &[b.clone(), a.clone()], &["r/base"]);
+    let other = known(
+        manifest::MEDIA_OCI_MANIFEST,
+        b"d",
+        &[b.clone(), a.clone()],
+        &["r/base"],
+    );
     let all = [own, pushed_same, pushed_zstd, other];
     let c = candidates(&all, &diff_id_of(&a));
     assert_eq!(c.len(), 2);
@@ -139,8 +153,14 @@ fn eligibility_follows_the_requested_compression_and_never_reuses_local_tars() {
     let local_tar = candidate(TAR, b"c", &[]);
     let pushed_zstd = candidate("application/vnd.oci.image.layer.v1.tar+zstd", b"d", &[]);
     assert!(eligible(&pulled_gzip, None));
-    assert!(eligible(&pulled_tar, None), "a registry's uncompressed blob keeps its digest");
-    assert!(!eligible(&local_tar, None), "a layer built here is compressed for the wire");
+    assert!(
+        eligible(&pulled_tar, None),
+        "a registry's uncompressed blob keeps its digest"
+    );
+    assert!(
+        !eligible(&local_tar, None),
+        "a layer built here is compressed for the wire"
+    );
     assert!(eligible(&pushed_zstd, None));
     assert!(eligible(&pulled_gzip, Some(Compression::Gzip)));
     assert!(!eligible(&pulled_gzip, Some(Compression::Zstd)));
@@ -183,7 +203,10 @@ fn reuse_mounts_from_other_repositories_of_the_same_registry_only() {
     dest.mountable = vec![(a.blob.digest.clone(), "fixtures/src".into())];
     dest.denied_from = vec!["denied".into()];
     let got = reuse(&dest, std::slice::from_ref(&a), None).unwrap();
-    assert_eq!(got, Some(Reused::Mounted(a.blob.clone(), "fixtures/src".into())));
+    assert_eq!(
+        got,
+        Some(Reused::Mounted(a.blob.clone(), "fixtures/src".into()))
+    );
     let short = a.blob.digest.short();
     assert_eq!(
         dest.calls(),
@@ -247,16 +270,38 @@ fn registry_errors_other_than_refusals_stop_the_decision() {
 fn a_known_manifest_is_reused_only_for_exactly_its_blobs() {
     let a = blob(GZ, b"a", 10);
     let b = blob(GZ, b"b", 11);
-    let own = known(manifest::MEDIA_DOCKER_MANIFEST, b"c", &[a.clone(), b.clone()], &[]);
-    let pushed = known(manifest::MEDIA_OCI_MANIFEST, b"c", &[a.clone()], &[]);
+    let own = known(
+        manifest::MEDIA_DOCKER_MANIFEST,
+        b"c",
+        &[a.clone(), b.clone()],
+        &[],
+    );
+    let pushed = known(
+        manifest::MEDIA_OCI_MANIFEST,
+        b"c",
+        std::slice::from_ref(&a),
+        &[],
+    );
     let all = [own, pushed];
     let config = Digest::of(b"c");
-    assert_eq!(reusable_manifest(&all, &config, &[a.clone(), b.clone()]), Some(0));
+    assert_eq!(
+        reusable_manifest(&all, &config, &[a.clone(), b.clone()]),
+        Some(0)
+    );
     // Media types may differ (Docker's names in the stored one); digests decide.
     let b_oci_name = blob(DOCKER_GZ, b"b", 11);
-    assert_eq!(reusable_manifest(&all, &config, &[a.clone(), b_oci_name]), Some(0));
-    assert_eq!(reusable_manifest(&all, &config, std::slice::from_ref(&a)), Some(1));
-    assert_eq!(reusable_manifest(&all, &config, &[b.clone(), a.clone()]), None);
+    assert_eq!(
+        reusable_manifest(&all, &config, &[a.clone(), b_oci_name]),
+        Some(0)
+    );
+    assert_eq!(
+        reusable_manifest(&all, &config, std::slice::from_ref(&a)),
+        Some(1)
+    );
+    assert_eq!(
+        reusable_manifest(&all, &config, &[b.clone(), a.clone()]),
+        None
+    );
     assert_eq!(reusable_manifest(&all, &Digest::of(b"other"), &[a]), None);
 }
 
@@ -286,17 +331,32 @@ fn manifest_format_and_bytes() {
     ];
     let (bytes, media_type) = build_manifest(Oci, (&config, 6), &layers);
     assert_eq!(media_type, manifest::MEDIA_OCI_MANIFEST);
-    assert_eq!(build_manifest(Oci, (&config, 6), &layers).0, bytes, "deterministic");
+    assert_eq!(
+        build_manifest(Oci, (&config, 6), &layers).0,
+        bytes,
+        "deterministic"
+    );
     let manifest::Manifest::Image(m) = manifest::parse(&bytes, None).unwrap() else {
         panic!("not an image manifest")
     };
     assert_eq!(m.config().digest().to_string(), config.to_string());
     assert_eq!(m.config().size(), 6);
     assert_eq!(m.config().media_type().to_string(), MEDIA_OCI_CONFIG);
-    let types: Vec<String> = m.layers().iter().map(|l| l.media_type().to_string()).collect();
-    assert_eq!(types, [GZ, TAR], "layer media types follow the manifest format");
+    let types: Vec<String> = m
+        .layers()
+        .iter()
+        .map(|l| l.media_type().to_string())
+        .collect();
+    assert_eq!(
+        types,
+        [GZ, TAR],
+        "layer media types follow the manifest format"
+    );
     let text = String::from_utf8(bytes).unwrap();
-    assert!(text.starts_with("{\n  \"schemaVersion\": 2,\n  \"mediaType\""), "{text}");
+    assert!(
+        text.starts_with("{\n  \"schemaVersion\": 2,\n  \"mediaType\""),
+        "{text}"
+    );
 
     let (bytes, media_type) = build_manifest(DockerV2, (&config, 6), &layers[..1]);
     assert_eq!(media_type, manifest::MEDIA_DOCKER_MANIFEST);
@@ -344,7 +404,11 @@ impl BlobSink for FakeSink {
     }
     fn finish(&self, _: (), digest: &Digest, last: &[u8]) -> Result<(), RegistryError> {
         self.bytes.borrow_mut().extend_from_slice(last);
-        assert_eq!(&Digest::of(&self.bytes.borrow()), digest, "the digest of what was sent");
+        assert_eq!(
+            &Digest::of(&self.bytes.borrow()),
+            digest,
+            "the digest of what was sent"
+        );
         self.step(format!("finish {}", last.len()))
     }
     fn cancel(&self, _: ()) {
@@ -402,8 +466,15 @@ fn a_large_layer_goes_up_in_chunks_then_a_put_with_the_rest() {
     let data = noise(10_000);
     let diff_id = Digest::of(&data);
     let sink = FakeSink::default();
-    let (digest, size) =
-        upload_layer(&sink, &mut &data[..], &diff_id, Compression::Gzip, 4096, &|_| {}).unwrap();
+    let (digest, size) = upload_layer(
+        &sink,
+        &mut &data[..],
+        &diff_id,
+        Compression::Gzip,
+        4096,
+        &|_| {},
+    )
+    .unwrap();
     let log = sink.log();
     assert_eq!(log[0], "start");
     assert_eq!(log[1], "chunk 4096");
@@ -414,15 +485,36 @@ fn a_large_layer_goes_up_in_chunks_then_a_put_with_the_rest() {
 
     // The same stream compresses to the same blob, in gzip and zstd alike.
     let again = FakeSink::default();
-    let (digest2, _) =
-        upload_layer(&again, &mut &data[..], &diff_id, Compression::Gzip, 4096, &|_| {}).unwrap();
+    let (digest2, _) = upload_layer(
+        &again,
+        &mut &data[..],
+        &diff_id,
+        Compression::Gzip,
+        4096,
+        &|_| {},
+    )
+    .unwrap();
     assert_eq!(digest, digest2);
     let z1 = FakeSink::default();
-    let (zd1, _) =
-        upload_layer(&z1, &mut &data[..], &diff_id, Compression::Zstd, 4096, &|_| {}).unwrap();
+    let (zd1, _) = upload_layer(
+        &z1,
+        &mut &data[..],
+        &diff_id,
+        Compression::Zstd,
+        4096,
+        &|_| {},
+    )
+    .unwrap();
     let z2 = FakeSink::default();
-    let (zd2, _) =
-        upload_layer(&z2, &mut &data[..], &diff_id, Compression::Zstd, 4096, &|_| {}).unwrap();
+    let (zd2, _) = upload_layer(
+        &z2,
+        &mut &data[..],
+        &diff_id,
+        Compression::Zstd,
+        4096,
+        &|_| {},
+    )
+    .unwrap();
     assert_eq!(zd1, zd2);
     assert_ne!(zd1, digest);
     let unzstd = zstd::stream::decode_all(&z1.bytes.borrow()[..]).unwrap();
@@ -434,8 +526,15 @@ fn exactly_one_chunk_is_still_one_put() {
     let data = noise(5000);
     let diff_id = Digest::of(&data);
     let sink = FakeSink::default();
-    let (_, size) =
-        upload_layer(&sink, &mut &data[..], &diff_id, Compression::None, 5000, &|_| {}).unwrap();
+    let (_, size) = upload_layer(
+        &sink,
+        &mut &data[..],
+        &diff_id,
+        Compression::None,
+        5000,
+        &|_| {},
+    )
+    .unwrap();
     assert_eq!(size, 5000);
     assert_eq!(sink.log(), ["start", "finish 5000"]);
 }
@@ -447,7 +546,9 @@ fn a_stream_that_fails_its_last_read_is_never_completed() {
     impl Read for FailsAtEnd {
         fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
             if self.1 == self.0.len() {
-                return Err(io::Error::other("the rebuilt layer hashes to something else"));
+                return Err(io::Error::other(
+                    "the rebuilt layer hashes to something else",
+                ));
             }
             let n = buf.len().min(self.0.len() - self.1);
             buf[..n].copy_from_slice(&self.0[self.1..self.1 + n]);
@@ -481,10 +582,20 @@ fn a_failed_chunk_cancels_the_upload_and_reports_the_registry_error() {
         fail_at: Some(3), // start, chunk, *chunk*
         ..FakeSink::default()
     };
-    let e = upload_layer(&sink, &mut &data[..], &diff_id, Compression::None, 4096, &|_| {})
-        .unwrap_err();
+    let e = upload_layer(
+        &sink,
+        &mut &data[..],
+        &diff_id,
+        Compression::None,
+        4096,
+        &|_| {},
+    )
+    .unwrap_err();
     assert!(
-        matches!(&e, PushError::Registry(RegistryError::Status { status: 503, .. })),
+        matches!(
+            &e,
+            PushError::Registry(RegistryError::Status { status: 503, .. })
+        ),
         "{e:?}"
     );
     assert!(e.is_transient());
@@ -521,7 +632,10 @@ fn small_and_large_byte_blobs() {
     let data = noise(9000);
     let sink = FakeSink::default();
     upload_bytes(&sink, &Digest::of(&data), &data, 4096).unwrap();
-    assert_eq!(sink.log(), ["start", "chunk 4096", "chunk 4096", "finish 808"]);
+    assert_eq!(
+        sink.log(),
+        ["start", "chunk 4096", "chunk 4096", "finish 808"]
+    );
 }
 
 #[test]
