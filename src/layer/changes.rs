@@ -123,6 +123,7 @@ pub fn changes(
         container,
         Path::new(""),
         storage == Storage::FullCopy,
+        false,
         &mut out,
     )?;
     // Path's order compares component by component: the order of a tree walk.
@@ -141,11 +142,14 @@ impl Walk {
     /// Records the changes under `rel` (whose container directory is `dir`); returns whether
     /// there were any. `image_hidden`: the image's entries under `rel` are not visible in the
     /// container unless `dir` has them too (an opaque directory, or a full copy).
+    /// `new_dir`: the image has no `rel` at all, so nothing under it needs looking up there
+    /// (a container that wrote 10,000 files into a new directory costs 10,000 fewer lookups).
     fn dir(
         &self,
         dir: &Path,
         rel: &Path,
         image_hidden: bool,
+        new_dir: bool,
         out: &mut Vec<Change>,
     ) -> Result<bool> {
         // A running container may remove what was just listed: what is gone by the time it
@@ -188,14 +192,24 @@ impl Walk {
                 changed |= self.deleted(&child, out)?;
                 continue;
             }
-            let in_image = self.image.lookup(&child)?;
+            let in_image = if new_dir {
+                None
+            } else {
+                self.image.lookup(&child)?
+            };
             let made_by_nook = self.is_mount_point_or_parent(&child);
             if made_by_nook && in_image.is_none() && !meta.is_dir() {
                 continue;
             }
             let kind = if meta.is_dir() {
                 let opaque = self.storage == Storage::OverlayUpper && is_opaque(&path)?;
-                let below = self.dir(&path, &child, image_hidden || opaque, out)?;
+                let below = self.dir(
+                    &path,
+                    &child,
+                    image_hidden || opaque,
+                    in_image.is_none(),
+                    out,
+                )?;
                 match &in_image {
                     None if made_by_nook && !below => None,
                     None => Some(ChangeKind::Added),
@@ -229,7 +243,7 @@ impl Walk {
                 changed = true;
             }
         }
-        if image_hidden {
+        if image_hidden && !new_dir {
             for name in self.image.children(rel)? {
                 if !accounted.contains(&name) {
                     changed |= self.deleted(&rel.join(name), out)?;
