@@ -268,10 +268,7 @@ impl Starting {
                 } else {
                     Default::default()
                 };
-                if let Some(port) = tcp
-                    .clone()
-                    .find(|p| !listening.contains(&p.host_port))
-                {
+                if let Some(port) = tcp.clone().find(|p| !listening.contains(&p.host_port)) {
                     stop(pid, true);
                     if let Some(relay) = relay {
                         stop(relay, true);
