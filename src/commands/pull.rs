@@ -5,17 +5,18 @@ use std::io::Read;
 use std::sync::Mutex;
 
 use anyhow::{Context, Result, anyhow, bail};
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 
 use super::progress::{Counted, Progress, Task};
 use super::{Ctx, print_out};
 use crate::cli::PullArgs;
 use crate::config::Endpoint;
+use crate::image::config::ConfigSummary;
 use crate::image::digest::{Digest, HashingReader};
 use crate::image::manifest::{self, Compression, Manifest, PlatformSpec};
 use crate::image::reference::Reference;
 use crate::image::registry::{self, Client, RegistryError};
-use crate::layer::unpack::{UnpackOptions, unpack};
+use crate::layer::unpack::UnpackOptions;
 use crate::runtime::userns::{self, Namespace};
 use crate::store::Store;
 use crate::store::images::ImageRecord;
@@ -122,48 +123,6 @@ pub fn pull(
     Err(last_error.unwrap_or_else(|| anyhow!("no registry to pull from")))
 }
 
-/// The parts of an image config that the store needs (the config itself is kept whole as a
-/// blob for `inspect`).
-struct ConfigSummary {
-    diff_ids: Vec<Digest>,
-    created: Option<DateTime<Utc>>,
-    architecture: String,
-    os: String,
-}
-
-fn summarise_config(bytes: &[u8]) -> Result<ConfigSummary> {
-    let value: serde_json::Value =
-        serde_json::from_slice(bytes).context("the image config is not valid JSON")?;
-    let diff_ids = value
-        .pointer("/rootfs/diff_ids")
-        .and_then(|v| v.as_array())
-        .ok_or_else(|| anyhow!("the image config has no rootfs.diff_ids"))?
-        .iter()
-        .map(|d| {
-            d.as_str()
-                .ok_or_else(|| anyhow!("a diff id in the image config is not a string"))
-                .and_then(|s| s.parse::<Digest>().map_err(Into::into))
-        })
-        .collect::<Result<Vec<_>>>()?;
-    let text = |key: &str| {
-        value
-            .get(key)
-            .and_then(|v| v.as_str())
-            .unwrap_or_default()
-            .to_string()
-    };
-    Ok(ConfigSummary {
-        diff_ids,
-        created: value
-            .get("created")
-            .and_then(|v| v.as_str())
-            .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
-            .map(|d| d.with_timezone(&Utc)),
-        architecture: text("architecture"),
-        os: text("os"),
-    })
-}
-
 struct LayerJob {
     digest: Digest,
     size: u64,
@@ -201,7 +160,7 @@ fn pull_from(
         };
     let config_digest: Digest = image.config().digest().to_string().parse()?;
     let config_bytes = client.get_blob_bytes(repository, &config_digest, MAX_CONFIG_BYTES)?;
-    let summary = summarise_config(&config_bytes)?;
+    let summary = ConfigSummary::parse(&config_bytes)?;
     let layers = image.layers();
     if layers.len() != summary.diff_ids.len() {
         bail!(
@@ -352,8 +311,8 @@ fn download_and_extract(
         max_id: ns.max_id,
         chown: ns.can_chown,
     };
-    let (diff_id, report) = {
-        let decoder: Box<dyn Read + '_> = match job.compression {
+    let (diff_id, tar_size, report) = {
+        let mut decoder: Box<dyn Read + '_> = match job.compression {
             Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(&mut compressed)),
             Compression::Zstd => Box::new(
                 zstd::stream::read::Decoder::new(&mut compressed)
@@ -361,13 +320,9 @@ fn download_and_extract(
             ),
             Compression::None => Box::new(&mut compressed),
         };
-        let mut uncompressed = HashingReader::new(decoder);
-        let report = unpack(&mut uncompressed, &staged.diff_dir(), &opts)
-            .map_err(|e| truncation_hint(e.into(), &job.digest))?;
-        let (diff_id, _) = uncompressed
-            .finish()
-            .map_err(|e| truncation_hint(e.into(), &job.digest))?;
-        (diff_id, report)
+        store
+            .extract_layer(&staged, &mut decoder, &opts)
+            .map_err(|e| truncation_hint(e.into(), &job.digest))?
     };
     let (digest, size) = compressed
         .finish()
@@ -395,6 +350,7 @@ fn download_and_extract(
             size: report.bytes,
             entries: report.entries,
             extracted: Utc::now(),
+            tar_size: Some(tar_size),
         },
     )?;
     Ok(())

@@ -14,6 +14,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Component, Path, PathBuf};
 
+use super::split::SplitHandle;
 use super::{OPAQUE_MARKER, WHITEOUT_PREFIX};
 use nix::errno::Errno;
 use nix::fcntl::AtFlags;
@@ -143,10 +144,22 @@ pub fn unpack<R: Read>(
     dest: &Path,
     opts: &UnpackOptions,
 ) -> Result<UnpackReport, UnpackError> {
+    unpack_recording(reader, dest, opts, None)
+}
+
+/// [`unpack`], telling `split` where each regular file's content went, so the stream can be
+/// rebuilt later (see the split module). `reader` must pass through that recording.
+pub fn unpack_recording<R: Read>(
+    reader: R,
+    dest: &Path,
+    opts: &UnpackOptions,
+    split: Option<&SplitHandle>,
+) -> Result<UnpackReport, UnpackError> {
     let mut archive = tar::Archive::new(reader);
     let mut unpacker = Unpacker {
         dest,
         opts,
+        split,
         report: UnpackReport::default(),
         pending_dirs: BTreeMap::new(),
         whiteouts: HashMap::new(),
@@ -171,6 +184,7 @@ enum WhiteoutForm {
 struct Unpacker<'a> {
     dest: &'a Path,
     opts: &'a UnpackOptions,
+    split: Option<&'a SplitHandle>,
     report: UnpackReport,
     /// Directory mode and mtime, applied at the end: adding children changes a directory's
     /// mtime, and a read-only mode would stop an unprivileged user from adding them.
@@ -398,6 +412,15 @@ impl Unpacker<'_> {
                 path: rel.to_path_buf(),
                 source,
             })?;
+        // Sparse entries carry their data in a form of their own: those bytes stay verbatim.
+        if let Some(split) = self.split
+            && matches!(
+                entry.header().entry_type(),
+                EntryType::Regular | EntryType::Continuous
+            )
+        {
+            split.content(rel, entry.size(), entry.raw_file_position());
+        }
         // A plain loop rather than io::copy so read and write failures get their own errors.
         let mut buf = vec![0u8; 64 * 1024];
         let mut written = 0u64;

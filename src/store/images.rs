@@ -7,6 +7,11 @@ use super::{Result, Store, StoreError, lock};
 use crate::image::digest::Digest;
 
 use super::INDEX_VERSION as FORMAT_VERSION;
+use crate::image::config::ConfigSummary;
+
+/// The media type of a layer in the manifest of an image built here: the uncompressed tar
+/// the store can rebuild, named by its diff id.
+pub const LOCAL_LAYER_MEDIA_TYPE: &str = "application/vnd.oci.image.layer.v1.tar";
 
 /// One image: its config digest is its ID, as in Docker.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -127,6 +132,67 @@ impl Store {
         let bytes = serde_json::to_vec_pretty(&index).expect("image index serialises");
         self.write_atomic(&self.images_path(), &bytes)?;
         Ok(out)
+    }
+
+    /// Records an image built here (commit, import, load): its config blob, a local OCI
+    /// manifest listing its layers as the uncompressed tars they are stored as (digest = diff
+    /// id), and its record, which takes `names` (full references) from any other image.
+    /// Every layer must be in the store already.
+    pub fn add_local_image(&self, config: &[u8], names: &[String]) -> anyhow::Result<ImageRecord> {
+        use anyhow::Context;
+        let summary = ConfigSummary::parse(config)?;
+        let mut layers = Vec::new();
+        let mut size = 0;
+        for diff_id in &summary.diff_ids {
+            let info = self
+                .layer_info(diff_id)
+                .with_context(|| format!("layer {diff_id} of the new image"))?;
+            let tar_size = info.tar_size.ok_or_else(|| StoreError::NoTarSplit {
+                diff_id: diff_id.clone(),
+            })?;
+            size += info.size;
+            layers.push(serde_json::json!({
+                "mediaType": LOCAL_LAYER_MEDIA_TYPE,
+                "digest": diff_id.to_string(),
+                "size": tar_size,
+            }));
+        }
+        let config_digest = Digest::of(config);
+        let manifest = serde_json::to_vec_pretty(&serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": {
+                "mediaType": "application/vnd.oci.image.config.v1+json",
+                "digest": config_digest.to_string(),
+                "size": config.len(),
+            },
+            "layers": layers,
+        }))
+        .expect("manifest serialises");
+        let manifest_digest = Digest::of(&manifest);
+        self.put_blob(&config_digest, config)?;
+        self.put_blob(&manifest_digest, &manifest)?;
+        let record = ImageRecord {
+            id: config_digest,
+            names: names.to_vec(),
+            repo_digests: vec![],
+            manifest: manifest_digest,
+            layers: summary.diff_ids.clone(),
+            size,
+            created: summary.created,
+            added: Utc::now(),
+            architecture: summary.architecture,
+            os: summary.os,
+        };
+        self.update_images(|index| -> anyhow::Result<()> {
+            // A concurrent `rmi` may have removed a layer found above.
+            if let Some(missing) = record.layers.iter().find(|d| !self.has_layer(d)) {
+                anyhow::bail!("layer {missing} was removed meanwhile; try again");
+            }
+            index.upsert(record.clone());
+            Ok(())
+        })?;
+        Ok(record)
     }
 
     pub fn lock_metadata(&self) -> Result<lock::LockGuard> {

@@ -1,14 +1,39 @@
 //! Extracted layers: staged under `layers/.staging`, renamed into place when whole.
 
 use std::fs;
-use std::io;
+use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::{Result, Store, StoreError, io_err, lock, unique_suffix};
-use crate::image::digest::Digest;
+use crate::image::digest::{Digest, HashingReader};
+use crate::layer::split;
+use crate::layer::unpack::{UnpackError, UnpackOptions, UnpackReport, unpack_recording};
+use crate::runtime::userns::Namespace;
+
+/// Why a layer stream could not be stored.
+#[derive(Debug, thiserror::Error)]
+pub enum LayerImportError {
+    #[error(transparent)]
+    Unpack(#[from] UnpackError),
+    #[error("cannot read the layer stream")]
+    Stream {
+        #[source]
+        source: io::Error,
+    },
+    #[error("cannot write the layer's tar-split record `{path}`")]
+    Record {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("the layer stream hashes to {actual}, but its image config says {expected}")]
+    DiffIdMismatch { expected: Digest, actual: Digest },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
 
 /// What `layer.json` records beside a layer's `diff/` directory.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -18,7 +43,26 @@ pub struct LayerInfo {
     pub size: u64,
     pub entries: u64,
     pub extracted: DateTime<Utc>,
+    /// Length of the layer's tar stream, when its tar-split was recorded (layers stored by
+    /// nook before it kept one have none, and cannot be pushed or saved).
+    #[serde(default)]
+    pub tar_size: Option<u64>,
 }
+
+/// What [`Store::import_layer`] stored.
+#[derive(Debug, Clone)]
+pub struct ImportedLayer {
+    pub diff_id: Digest,
+    /// Bytes of regular files in the layer.
+    pub size: u64,
+    /// Length of the tar stream.
+    pub tar_size: u64,
+    /// One human-readable line each: entries skipped or adapted.
+    pub warnings: Vec<String>,
+}
+
+/// A layer's tar stream as it was stored (see [`Store::layer_tar`]).
+pub type LayerTar = crate::layer::split::Rebuilt;
 
 /// A layer directory being filled; removed on drop unless committed.
 pub struct StagedLayer {
@@ -88,6 +132,127 @@ impl Store {
             path,
             committed: false,
         })
+    }
+
+    /// A staging directory for a layer whose diff id is known only once its stream has been
+    /// read (commit, import).
+    pub fn stage_anonymous_layer(&self) -> Result<StagedLayer> {
+        let path = self.root.join("layers/.staging").join(format!(
+            "new-{}-{}",
+            std::process::id(),
+            unique_suffix()
+        ));
+        let diff = path.join("diff");
+        fs::create_dir_all(&diff).map_err(io_err("create directory", &diff))?;
+        Ok(StagedLayer {
+            path,
+            committed: false,
+        })
+    }
+
+    /// Extracts an uncompressed layer stream into `staged`, recording its tar-split beside
+    /// it; returns the stream's digest and length with the extraction's report. Reads the
+    /// stream to its end (past the tar's end blocks, which belong to the digest too).
+    pub fn extract_layer(
+        &self,
+        staged: &StagedLayer,
+        tar: &mut dyn Read,
+        opts: &UnpackOptions,
+    ) -> std::result::Result<(Digest, u64, UnpackReport), LayerImportError> {
+        let record = staged.path.join(split::FILE_NAME);
+        let (recorder, handle) =
+            split::Recorder::create(tar, &record).map_err(|source| LayerImportError::Record {
+                path: record.clone(),
+                source,
+            })?;
+        let mut hashing = HashingReader::new(recorder);
+        let report = unpack_recording(&mut hashing, &staged.diff_dir(), opts, Some(&handle))?;
+        let (digest, length) = hashing
+            .finish()
+            .map_err(|source| LayerImportError::Stream { source })?;
+        handle.finish().map_err(|source| LayerImportError::Record {
+            path: record,
+            source,
+        })?;
+        Ok((digest, length, report))
+    }
+
+    /// Extracts an uncompressed layer tar stream into the store (see [`Store::extract_layer`])
+    /// and publishes it under its diff id. `expected`, when the caller knows the diff id (pull,
+    /// load), must match. A layer that is already there is left as it is (the stream is
+    /// still read and checked). Run as root of nook's user namespace, so files keep their
+    /// owners.
+    pub fn import_layer(
+        &self,
+        tar: &mut dyn Read,
+        expected: Option<&Digest>,
+        ns: Namespace,
+    ) -> anyhow::Result<ImportedLayer> {
+        let _lock = match expected {
+            Some(d) => Some(self.lock_layer(d)?),
+            None => None,
+        };
+        let staged = match expected {
+            Some(d) => self.stage_layer(d)?,
+            None => self.stage_anonymous_layer()?,
+        };
+        let opts = UnpackOptions {
+            max_id: ns.max_id,
+            chown: ns.can_chown,
+        };
+        let (diff_id, tar_size, report) = self.extract_layer(&staged, tar, &opts)?;
+        if let Some(expected) = expected
+            && expected != &diff_id
+        {
+            return Err(LayerImportError::DiffIdMismatch {
+                expected: expected.clone(),
+                actual: diff_id,
+            }
+            .into());
+        }
+        let _lock = match _lock {
+            Some(l) => l,
+            None => self.lock_layer(&diff_id)?,
+        };
+        let imported = ImportedLayer {
+            diff_id: diff_id.clone(),
+            size: report.bytes,
+            tar_size,
+            warnings: report.warnings,
+        };
+        if self.has_layer(&diff_id) {
+            return Ok(imported);
+        }
+        self.commit_layer(
+            staged,
+            &LayerInfo {
+                diff_id,
+                size: report.bytes,
+                entries: report.entries,
+                extracted: Utc::now(),
+                tar_size: Some(tar_size),
+            },
+        )?;
+        Ok(imported)
+    }
+
+    /// The layer's tar stream exactly as it was stored, rebuilt from its files and its
+    /// tar-split (so it hashes to `diff_id`; reading fails if it would not). Run as root of
+    /// nook's user namespace: the files keep the container's owners and modes.
+    pub fn layer_tar(&self, diff_id: &Digest) -> Result<LayerTar> {
+        let dir = self.layer_path(diff_id);
+        let record = dir.join(split::FILE_NAME);
+        if !self.has_layer(diff_id) {
+            return Err(StoreError::LayerMissing {
+                diff_id: diff_id.clone(),
+            });
+        }
+        if !record.exists() {
+            return Err(StoreError::NoTarSplit {
+                diff_id: diff_id.clone(),
+            });
+        }
+        Ok(split::Rebuilt::open(&dir.join("diff"), &record, diff_id)?)
     }
 
     /// Makes a staged layer visible: its record is written, everything is flushed to disk,
@@ -182,6 +347,7 @@ mod tests {
             size: 3,
             entries: 1,
             extracted: Utc::now(),
+            tar_size: None,
         }
     }
 
@@ -215,6 +381,93 @@ mod tests {
                 .count(),
             0
         );
+    }
+
+    fn tar_with(file: &str, data: &[u8]) -> Vec<u8> {
+        let mut b = tar::Builder::new(Vec::new());
+        let mut h = tar::Header::new_gnu();
+        h.set_mode(0o644);
+        h.set_uid(0);
+        h.set_gid(0);
+        h.set_size(data.len() as u64);
+        b.append_data(&mut h, file, data).unwrap();
+        b.into_inner().unwrap()
+    }
+
+    fn unprivileged() -> Namespace {
+        Namespace {
+            max_id: 0,
+            can_chown: false,
+        }
+    }
+
+    #[test]
+    fn an_imported_layer_gives_back_its_exact_stream() {
+        use std::io::Read;
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let stream = tar_with("hello.txt", b"hello\n");
+        let layer = store
+            .import_layer(&mut stream.as_slice(), None, unprivileged())
+            .unwrap();
+        assert_eq!(layer.diff_id, Digest::of(&stream));
+        assert_eq!(layer.tar_size, stream.len() as u64);
+        assert_eq!(
+            store.layer_info(&layer.diff_id).unwrap().tar_size,
+            Some(layer.tar_size)
+        );
+        let mut rebuilt = store.layer_tar(&layer.diff_id).unwrap();
+        assert_eq!(rebuilt.size(), stream.len() as u64);
+        let mut out = Vec::new();
+        rebuilt.read_to_end(&mut out).unwrap();
+        assert!(out == stream);
+        // Again, and with the digest known: nothing changes.
+        let again = store
+            .import_layer(&mut stream.as_slice(), Some(&layer.diff_id), unprivileged())
+            .unwrap();
+        assert_eq!(again.diff_id, layer.diff_id);
+
+        let config = serde_json::json!({
+            "architecture": "amd64", "os": "linux",
+            "rootfs": {"type": "layers", "diff_ids": [layer.diff_id.to_string()]},
+        })
+        .to_string();
+        let record = store
+            .add_local_image(config.as_bytes(), &["localhost/mine:latest".into()])
+            .unwrap();
+        assert_eq!(record.id, Digest::of(config.as_bytes()));
+        let manifest: serde_json::Value =
+            serde_json::from_slice(&store.read_blob(&record.manifest).unwrap()).unwrap();
+        assert_eq!(manifest["layers"][0]["digest"], layer.diff_id.to_string());
+        assert_eq!(manifest["layers"][0]["size"], stream.len() as u64);
+        assert_eq!(
+            store.images().unwrap().images[0].names,
+            ["localhost/mine:latest"]
+        );
+    }
+
+    #[test]
+    fn a_layer_that_lies_about_its_digest_leaves_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let stream = tar_with("a", b"a");
+        let wrong = Digest::of(b"something else");
+        let err = store
+            .import_layer(&mut stream.as_slice(), Some(&wrong), unprivileged())
+            .unwrap_err();
+        assert!(err.to_string().contains("hashes to"), "{err}");
+        assert!(!store.has_layer(&wrong));
+        assert!(!store.has_layer(&Digest::of(&stream)));
+        assert_eq!(
+            fs::read_dir(dir.path().join("layers/.staging"))
+                .unwrap()
+                .count(),
+            0
+        );
+        assert!(matches!(
+            store.layer_tar(&wrong),
+            Err(StoreError::LayerMissing { .. })
+        ));
     }
 
     #[test]

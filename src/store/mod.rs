@@ -60,6 +60,14 @@ pub enum StoreError {
     BlobDamaged { digest: Digest, actual: Digest },
     #[error("blob {digest} is missing from the store; pull the image again")]
     BlobMissing { digest: Digest },
+    #[error("layer {diff_id} is not in the store; pull the image again")]
+    LayerMissing { diff_id: Digest },
+    #[error(
+        "layer {diff_id} was stored by an older nook without a record of its tar stream, so it cannot be exported as the same layer; remove the image and pull it again"
+    )]
+    NoTarSplit { diff_id: Digest },
+    #[error(transparent)]
+    TarSplit(#[from] crate::layer::split::SplitError),
     #[error("blob content does not match its digest {expected} (got {actual})")]
     BlobMismatch { expected: Digest, actual: Digest },
 }
