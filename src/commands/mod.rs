@@ -10,6 +10,7 @@ mod history;
 mod images;
 mod inspect;
 mod lifecycle;
+mod load;
 mod login;
 mod logs;
 mod port;
@@ -20,6 +21,7 @@ mod rename;
 mod rm;
 mod rmi;
 mod run;
+mod save;
 mod tag;
 mod wait;
 
@@ -87,6 +89,8 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Images(args) => images::run(args, &ctx),
         Command::Tag(args) => tag::run(args, &ctx),
         Command::Rmi(args) => rmi::run(args, &ctx),
+        Command::Save(args) => save::run(args, &ctx),
+        Command::Load(args) => load::run(args, &ctx),
         Command::Inspect(args) => inspect::run(args, &ctx),
         Command::History(args) => history::run(args, &ctx),
         Command::Login(args) => login::login(args, &ctx),

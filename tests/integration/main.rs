@@ -12,5 +12,6 @@ mod ports;
 mod pull;
 mod registries;
 mod run;
+mod save_load;
 mod tls;
 mod token_auth;

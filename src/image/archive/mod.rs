@@ -137,21 +137,10 @@ pub type Result<T, E = ArchiveError> = std::result::Result<T, E>;
 
 /// The diff ids in an image config's `rootfs.diff_ids`, bottom layer first.
 pub fn config_diff_ids(config: &[u8]) -> Result<Vec<Digest>> {
-    let malformed = |message: String| ArchiveError::Malformed {
-        what: "image config".into(),
-        message,
-    };
-    let value: serde_json::Value =
-        serde_json::from_slice(config).map_err(|e| malformed(e.to_string()))?;
-    value
-        .pointer("/rootfs/diff_ids")
-        .and_then(|v| v.as_array())
-        .ok_or_else(|| malformed("no rootfs.diff_ids".into()))?
-        .iter()
-        .map(|d| {
-            d.as_str()
-                .ok_or_else(|| malformed("a diff id is not a string".into()))
-                .and_then(|s| s.parse::<Digest>().map_err(|e| malformed(e.to_string())))
+    crate::image::config::ConfigSummary::parse(config)
+        .map(|s| s.diff_ids)
+        .map_err(|e| ArchiveError::Malformed {
+            what: "image config".into(),
+            message: e.to_string(),
         })
-        .collect()
 }
