@@ -105,7 +105,7 @@ fn round_trip(format: &str, through_pipes: bool) {
     let ctx = TestContext::new();
     assert_success(&ctx.nook(&["pull", "-q", &image.reference]));
     let before = files_seen(&ctx, &image.reference);
-    assert!(before.contains("1000 1000 640 2 '/data/owned'"), "{before}");
+    assert!(before.contains("1000 1000 640 2 /data/owned\n"), "{before}");
     assert_eq!(
         image_id(&ctx, &image.reference),
         image.config_digest.to_string()
@@ -287,12 +287,13 @@ fn save_load_archives_written_by_skopeo_load_and_run() {
             "{name}"
         );
         let seen = files_seen(&ctx, name);
-        assert!(seen.contains("1000 1000 640 2 '/data/owned'"), "{seen}");
+        assert!(seen.contains("1000 1000 640 2 /data/owned\n"), "{seen}");
         assert!(seen.contains("'/data/link' -> 'owned'"), "{seen}");
     }
     // Both name the same image, whose layers are stored once.
     let ids = assert_success(&ctx.nook(&["images", "-q"]));
-    assert_eq!(ids.lines().count(), 1, "{ids}");
+    let unique: std::collections::BTreeSet<&str> = ids.lines().collect();
+    assert_eq!(unique.len(), 1, "{ids}");
 }
 
 #[test]
@@ -362,8 +363,12 @@ fn save_archives_are_read_by_skopeo() {
             blobs += 1;
         }
         assert_eq!(blobs, 4, "{name}: 2 layers, config, manifest");
+        // (From a docker-archive skopeo converts the config to OCI's form: a new blob.)
         let config = layout.join("blobs/sha256").join(image.config_digest.hex());
-        assert!(config.is_file(), "{name}: the config is kept byte for byte");
+        assert!(
+            name == "from-docker" || config.is_file(),
+            "{name}: the config is kept byte for byte"
+        );
     }
     // The oci-archive's name is what Podman and skopeo use to pick an image.
     skopeo(&[
@@ -610,7 +615,7 @@ fn save_load_refuses_bad_archives_and_keeps_nothing() {
 #[test]
 fn save_refuses_bad_requests_and_leaves_no_half_archive() {
     let ctx = TestContext::new();
-    let image = fixtures::single_layer();
+    let image = fixture();
     assert_success(&ctx.nook(&["pull", "-q", &image.reference]));
     let dir = work_dir(&ctx);
     let target = dir.join("out.tar");
@@ -630,30 +635,8 @@ fn save_refuses_bad_requests_and_leaves_no_half_archive() {
         125,
     );
     assert_one_error_line(&err, "-o DIR");
-    // A layer whose files changed since it was stored cannot be saved as the same layer.
-    let layer = layer_dir(&ctx, &image.layers[0].diff_id);
-    std::fs::OpenOptions::new()
-        .append(true)
-        .open(layer.join("etc/group"))
-        .unwrap()
-        .write_all(b"changed:x:5:\n")
-        .unwrap();
-    let err = assert_failure(
-        &ctx.nook(&["save", "-o", path_str(&target), &image.reference]),
-        125,
-    );
-    assert_one_error_line(&err, &image.layers[0].diff_id.to_string());
-    let names: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap()
-        .flatten()
-        .map(|e| e.file_name())
-        .collect();
-    assert!(names.is_empty(), "{names:?}");
 
-    // oci-dir: a fresh directory holding a valid layout (the damaged layer aside, use
-    // another image).
-    let other = fixture();
-    assert_success(&ctx.nook(&["pull", "-q", &other.reference]));
+    // oci-dir: a new directory holding a layout skopeo reads, named by the full reference.
     let layout = dir.join("layout");
     assert_success(&ctx.nook(&[
         "save",
@@ -661,21 +644,23 @@ fn save_refuses_bad_requests_and_leaves_no_half_archive() {
         "oci-dir",
         "-o",
         path_str(&layout),
-        &other.reference,
+        &image.reference,
     ]));
     let index: serde_json::Value =
         serde_json::from_slice(&std::fs::read(layout.join("index.json")).unwrap()).unwrap();
     assert_eq!(
         index["manifests"][0]["annotations"]["org.opencontainers.image.ref.name"],
-        other.reference
+        image.reference
     );
     let copied = dir.join("copied");
     skopeo(&[
         "copy",
         "--quiet",
-        &format!("oci:{}:{}", layout.display(), other.reference),
+        &format!("oci:{}:{}", layout.display(), image.reference),
         &format!("oci:{}:x", copied.display()),
     ]);
+    std::fs::remove_dir_all(&copied).unwrap();
+    // An existing layout is not added to.
     let err = assert_failure(
         &ctx.nook(&[
             "save",
@@ -683,9 +668,40 @@ fn save_refuses_bad_requests_and_leaves_no_half_archive() {
             "oci-dir",
             "-o",
             path_str(&layout),
-            &other.reference,
+            &image.reference,
         ]),
         125,
     );
     assert_one_error_line(&err, "not empty");
+    std::fs::remove_dir_all(&layout).unwrap();
+
+    // A layer whose files changed since it was stored cannot be saved as the same layer, and
+    // the half-written archive is removed.
+    let top = layer_dir(&ctx, &image.layers[1].diff_id);
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(top.join("data/owned"))
+        .unwrap()
+        .write_all(b"changed\n")
+        .unwrap();
+    for format in ["docker-archive", "oci-archive", "oci-dir"] {
+        let err = assert_failure(
+            &ctx.nook(&[
+                "save",
+                "--format",
+                format,
+                "-o",
+                path_str(&target),
+                &image.reference,
+            ]),
+            125,
+        );
+        assert_one_error_line(&err, &image.layers[1].diff_id.to_string());
+        let names: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name())
+            .collect();
+        assert!(names.is_empty(), "{format}: {names:?}");
+    }
 }
