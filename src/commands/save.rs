@@ -159,10 +159,18 @@ impl Drop for Cleanup {
 
 fn save_file(path: &Path, write: impl FnOnce(&mut dyn Sink) -> Result<()>) -> Result<()> {
     let tmp = temporary_beside(path)?;
-    let file =
-        fs::File::create(&tmp).with_context(|| format!("cannot create `{}`", tmp.display()))?;
+    let dir = tmp.parent().expect("a sibling has a parent").to_path_buf();
+    // An unnamed file in the target's directory, where the file system has them: a save
+    // killed while writing (Ctrl-C, the long part) then leaves nothing at all behind.
+    let (file, named) = match unnamed_file(&dir) {
+        Some(file) => (file, false),
+        None => (
+            fs::File::create(&tmp).with_context(|| format!("cannot create `{}`", tmp.display()))?,
+            true,
+        ),
+    };
     let mut cleanup = Cleanup {
-        path: Some(tmp.clone()),
+        path: named.then(|| tmp.clone()),
         dir: false,
     };
     let mut sink = TarSink::new(BufWriter::with_capacity(1 << 20, file));
@@ -174,9 +182,40 @@ fn save_file(path: &Path, write: impl FnOnce(&mut dyn Sink) -> Result<()>) -> Re
         .with_context(|| format!("cannot write `{}`", tmp.display()))?;
     file.sync_all()
         .with_context(|| format!("cannot flush `{}`", tmp.display()))?;
+    if !named {
+        // linkat cannot replace a file, so the archive gets the temporary name first and is
+        // renamed over any old one.
+        use std::os::fd::AsRawFd;
+        let proc_path = format!("/proc/self/fd/{}", file.as_raw_fd());
+        nix::unistd::linkat(
+            None,
+            Path::new(&proc_path),
+            None,
+            tmp.as_path(),
+            nix::fcntl::AtFlags::AT_SYMLINK_FOLLOW,
+        )
+        .with_context(|| format!("cannot create `{}`", tmp.display()))?;
+        cleanup.path = Some(tmp.clone());
+    }
     fs::rename(&tmp, path).with_context(|| format!("cannot rename `{}`", tmp.display()))?;
     cleanup.path = None;
     Ok(())
+}
+
+/// An `O_TMPFILE` file in `dir`, or `None` where the file system (or /proc) does not
+/// offer them; the caller then uses a named temporary file.
+fn unnamed_file(dir: &Path) -> Option<fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    if !Path::new("/proc/self/fd").is_dir() {
+        return None;
+    }
+    fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .mode(0o666)
+        .custom_flags(libc::O_TMPFILE)
+        .open(dir)
+        .ok()
 }
 
 /// An OCI layout in a new directory, or in place of an empty one (rename replaces an empty

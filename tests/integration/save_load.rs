@@ -290,6 +290,37 @@ fn save_load_archives_written_by_skopeo_load_and_run() {
         assert!(seen.contains("1000 1000 640 2 /data/owned\n"), "{seen}");
         assert!(seen.contains("'/data/link' -> 'owned'"), "{seen}");
     }
+    // `--all` from a multi-platform image: an index inside the index; the host's image is
+    // chosen, as pull chooses it.
+    let multi = fixtures::multi_platform();
+    let all = dir.path().join("all.tar");
+    skopeo(&[
+        "copy",
+        "--quiet",
+        "--all",
+        "--src-tls-verify=false",
+        &format!("docker://{}", multi.reference),
+        &format!("oci-archive:{}:skopeo/multi:all", all.display()),
+    ]);
+    share(&all);
+    let out = assert_success(&ctx.nook(&["load", "-i", path_str(&all)]));
+    assert_eq!(out, "Loaded image: skopeo/multi:all\n");
+    assert_eq!(
+        image_id(&ctx, "skopeo/multi:all"),
+        multi.images[0].config_digest.to_string()
+    );
+    let arch = assert_success(&ctx.nook(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "skopeo/multi:all",
+        "cat",
+        "/etc/arch",
+    ]));
+    assert_eq!(arch, format!("{}\n", host_arch()));
+    assert_success(&ctx.nook(&["rmi", "skopeo/multi:all"]));
+
     // Both name the same image, whose layers are stored once.
     let ids = assert_success(&ctx.nook(&["images", "-q"]));
     let unique: std::collections::BTreeSet<&str> = ids.lines().collect();
@@ -635,6 +666,22 @@ fn save_refuses_bad_requests_and_leaves_no_half_archive() {
         125,
     );
     assert_one_error_line(&err, "-o DIR");
+    // Binary on a terminal, as Docker: refused (and `load` will not wait for a terminal).
+    let bin = crate::harness::context::nook_bin().display().to_string();
+    for (command, needle) in [
+        (format!("{bin} save {}", image.reference), "to a terminal"),
+        (format!("{bin} load"), "no archive on standard input"),
+    ] {
+        let out = ctx
+            .command_as_user("script")
+            .args(["-qec", &command, "/dev/null"])
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(125), "{command}: {out:?}");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert_one_error_line(&text, needle);
+    }
 
     // oci-dir: a new directory holding a layout skopeo reads, named by the full reference.
     let layout = dir.join("layout");

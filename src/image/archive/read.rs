@@ -225,6 +225,48 @@ fn resolve_symlink(link: &str, target: &str) -> Option<String> {
     Some(parts.join("/"))
 }
 
+/// Whether the archive starts with a tar header (its checksum adds up), so that any other
+/// file is called what it is rather than reported through a parser's complaint about it.
+fn check_first_header(file: &File, len: u64) -> Result<()> {
+    let not_tar = |reason: &str| ArchiveError::NotTar {
+        reason: reason.to_string(),
+    };
+    if len < 512 {
+        return Err(not_tar("it is shorter than one tar block"));
+    }
+    let mut block = [0u8; 512];
+    file.read_exact_at(&mut block, 0)
+        .map_err(|source| ArchiveError::Read { source })?;
+    let field = std::str::from_utf8(&block[148..156]).unwrap_or("");
+    let stated = u32::from_str_radix(field.trim_matches(|c: char| c == '\0' || c == ' '), 8);
+    let sum: u32 = block
+        .iter()
+        .enumerate()
+        .map(|(i, &b)| {
+            if (148..156).contains(&i) {
+                u32::from(b' ')
+            } else {
+                u32::from(b)
+            }
+        })
+        .sum();
+    if stated != Ok(sum) {
+        return Err(not_tar("its first block is not a tar header"));
+    }
+    Ok(())
+}
+
+/// A parser's message made fit for one error line: the tar crate quotes header bytes, which
+/// may hold anything.
+fn one_line(message: &str) -> String {
+    let clean: String = message
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .take(200)
+        .collect();
+    clean
+}
+
 fn utf8(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
@@ -239,6 +281,7 @@ impl Archive {
         if len == 0 {
             return Err(ArchiveError::Empty);
         }
+        check_first_header(&file, len)?;
         let mut entries = HashMap::new();
         // Where the data of the last entry ends, rounded to a block: the end-of-archive
         // marker must follow.
@@ -254,14 +297,14 @@ impl Archive {
                 Err(source) => {
                     return Err(match &last_name {
                         None => ArchiveError::NotTar {
-                            reason: source.to_string(),
+                            reason: one_line(&source.to_string()),
                         },
                         Some(_) if end + 512 > len => ArchiveError::Truncated {
                             detail: "it ends inside an entry header".into(),
                         },
                         Some(after) => ArchiveError::Entry {
                             entry: format!("after `{after}`"),
-                            source,
+                            source: io::Error::new(source.kind(), one_line(&source.to_string())),
                         },
                     });
                 }
