@@ -205,8 +205,8 @@ Every digest in the archive is checked; an archive that is truncated, damaged or
 
 Examples:
   nook load -i busybox.tar
-  gunzip -c images.tar.gz | nook load
-  nook load < app.tar.zst";
+  nook load < images.tar.gz
+  nook save busybox | ssh other-host nook load";
 
 #[derive(Debug, Args)]
 pub struct SaveArgs {

@@ -35,6 +35,10 @@ pub fn run(args: LoadArgs, ctx: &Ctx) -> Result<i32> {
     let ns = userns::enter(&ctx.paths.runtime, &|m| eprintln!("{m}"))?;
     let store = ctx.store()?;
     let (input, source) = match &args.input {
+        Some(path) if path.is_dir() => bail!(
+            "`{}` is a directory; nook loads archive files (tar an OCI layout directory first)",
+            path.display()
+        ),
         Some(path) => {
             let file = std::fs::File::open(path)
                 .with_context(|| format!("cannot open `{}`", path.display()))?;

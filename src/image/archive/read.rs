@@ -753,7 +753,7 @@ fn plan_oci(archive: &Archive, platform: &PlatformSpec) -> Result<Plan> {
                 "manifest",
                 MAX_MANIFEST_BYTES,
             )?;
-            match manifest::parse(&bytes, Some(&descriptor.media_type().to_string()))
+            match manifest::parse(&bytes, Some(descriptor.media_type().as_ref()))
                 .map_err(|e| malformed(&format!("manifest {digest}"), e))?
             {
                 Manifest::Image(m) => break (digest, bytes, m),
@@ -792,7 +792,7 @@ fn plan_oci(archive: &Archive, platform: &PlatformSpec) -> Result<Plan> {
             .zip(&diff_ids)
             .map(|(layer, diff_id)| {
                 let digest = descriptor_digest(layer, "manifest")?;
-                let compression = manifest::layer_compression(&layer.media_type().to_string())
+                let compression = manifest::layer_compression(layer.media_type().as_ref())
                     .map_err(|e| malformed(&format!("manifest {manifest_digest}"), e))?;
                 let entry = format!("blobs/sha256/{}", digest.hex());
                 archive.open(&entry, &format!("manifest {manifest_digest}"))?;
@@ -979,7 +979,7 @@ mod tests {
         )
         .unwrap_err();
         assert!(matches!(err, ArchiveError::Truncated { .. }), "{err}");
-        let xz = [&XZ_MAGIC[..], b"rest"].concat();
+        let xz = [XZ_MAGIC, b"rest"].concat();
         let err = seekable_tar(Input::File(file_with(&xz)), spool.path()).unwrap_err();
         assert!(err.to_string().contains("xz -d"), "{err}");
     }
