@@ -972,13 +972,15 @@ mod tests {
         }
         // Spool files are unlinked as soon as they are made.
         assert_eq!(std::fs::read_dir(spool.path()).unwrap().count(), 0);
-        let cut = &gz[..gz.len() / 2];
-        let err = seekable_tar(
-            Input::Stream(Box::new(io::Cursor::new(cut.to_vec()))),
-            spool.path(),
-        )
-        .unwrap_err();
-        assert!(matches!(err, ArchiveError::Truncated { .. }), "{err}");
+        for compressed in [&gz, &zst] {
+            let cut = &compressed[..compressed.len() / 2];
+            let err = seekable_tar(
+                Input::Stream(Box::new(io::Cursor::new(cut.to_vec()))),
+                spool.path(),
+            )
+            .unwrap_err();
+            assert!(matches!(err, ArchiveError::Truncated { .. }), "{err}");
+        }
         let xz = [XZ_MAGIC, b"rest"].concat();
         let err = seekable_tar(Input::File(file_with(&xz)), spool.path()).unwrap_err();
         assert!(err.to_string().contains("xz -d"), "{err}");
