@@ -119,6 +119,9 @@ pub enum Command {
     /// List the files and directories a container added (A), changed (C) or deleted (D)
     #[command(after_help = DIFF_HELP)]
     Diff(DiffArgs),
+    /// Create a new image from a container's changes
+    #[command(after_help = COMMIT_HELP)]
+    Commit(CommitArgs),
     /// Manage containers
     #[command(subcommand)]
     Container(ContainerCommand),
@@ -567,6 +570,30 @@ pub struct DiffArgs {
     /// `json`: a JSON array as Docker's API returns it, [{"Path":"/etc","Kind":0}] with Kind 0 changed, 1 added, 2 deleted (nook's own: docker diff has no --format)
     #[arg(long, value_name = "FORMAT")]
     pub format: Option<String>,
+}
+
+const COMMIT_HELP: &str = "The new image is the container's image plus one layer holding what the container changed (as `nook diff` lists it), with the container's command, environment, working directory and user as its configuration. The container keeps running; what it changes afterwards is not in the image. Prints the new image's ID.\n\nExamples:\n  nook run --name job busybox sh -c 'echo hello > /greeting'\n  nook commit -m 'add a greeting' -c 'CMD [\"cat\", \"/greeting\"]' job greeter:1.0\n  nook run --rm greeter:1.0";
+
+#[derive(Debug, Args)]
+pub struct CommitArgs {
+    /// A commit message, kept in the image's history
+    #[arg(short, long)]
+    pub message: Option<String>,
+    /// The author, e.g. "Ada <ada@example.org>"
+    #[arg(short, long)]
+    pub author: Option<String>,
+    /// A Dockerfile instruction applied to the new image's configuration: CMD, ENTRYPOINT, ENV, EXPOSE, LABEL, USER, WORKDIR, VOLUME or STOPSIGNAL (repeatable)
+    #[arg(short, long = "change", value_name = "INSTRUCTION")]
+    pub change: Vec<String>,
+    /// Stop the container's processes while the layer is written (SIGSTOP, then SIGCONT), so it is one consistent moment
+    #[arg(short, long)]
+    pub pause: bool,
+    /// Print only the image ID, nothing on standard error
+    #[arg(short, long)]
+    pub quiet: bool,
+    pub container: String,
+    /// The new image's name, REPOSITORY[:TAG]; without one the image shows as <none>
+    pub repository: Option<String>,
 }
 
 #[derive(Debug, Args)]

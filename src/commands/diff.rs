@@ -36,11 +36,35 @@ pub fn run(args: DiffArgs, ctx: &Ctx) -> Result<i32> {
     userns::enter(&ctx.paths.runtime, &|m| eprintln!("{m}"))?;
     let store = ctx.store()?;
     let record = store.find_container(&args.container)?;
+    let (list, _) = container_changes(&store, &record)?;
+    let out = if json {
+        let entries: Vec<_> = list
+            .iter()
+            .map(|c| serde_json::json!({"Path": c.path.to_string_lossy(), "Kind": c.kind as u8}))
+            .collect();
+        serde_json::to_string(&entries)? + "\n"
+    } else {
+        list.iter()
+            .map(|c| format!("{} {}\n", c.kind.letter(), c.path.display()))
+            .collect()
+    };
+    print_out(&out)?;
+    Ok(0)
+}
+
+/// What container `record` changed, sorted by path, and the directory the changed files are
+/// read from (its overlay upper directory, or its vfs copy). Run as root of nook's user
+/// namespace: what the container wrote belongs to subordinate ids, in directories that may
+/// be mode 0700.
+pub(crate) fn container_changes(
+    store: &crate::store::Store,
+    record: &crate::store::containers::ContainerRecord,
+) -> Result<(Vec<changes::Change>, std::path::PathBuf)> {
     // `auto`: the first container to start settled the store's driver for all of them; with
     // none settled yet this one never started, and its empty upper directory reads as no
     // changes either way.
     let driver = match record.config.storage_driver.as_str() {
-        "auto" => crate::runtime::container::saved_driver(&store),
+        "auto" => crate::runtime::container::saved_driver(store),
         name => Some(Driver::parse(name).with_context(|| {
             format!(
                 "container {} uses the unknown storage driver `{name}`; this nook cannot read its changes",
@@ -77,19 +101,7 @@ pub fn run(args: DiffArgs, ctx: &Ctx) -> Result<i32> {
         changes::changes(&upper, storage, &layers, &mount_points)
             .with_context(|| format!("cannot read the changes of container {}", record.name))?
     };
-    let out = if json {
-        let entries: Vec<_> = list
-            .iter()
-            .map(|c| serde_json::json!({"Path": c.path.to_string_lossy(), "Kind": c.kind as u8}))
-            .collect();
-        serde_json::to_string(&entries)? + "\n"
-    } else {
-        list.iter()
-            .map(|c| format!("{} {}\n", c.kind.letter(), c.path.display()))
-            .collect()
-    };
-    print_out(&out)?;
-    Ok(0)
+    Ok((list, upper))
 }
 
 /// The vfs driver marks a finished copy with `vfs.done` next to `upper/`.

@@ -2,6 +2,7 @@
 //! the only layer that writes to stdout or adds hints for the user.
 
 mod attach;
+mod commit;
 mod completion;
 mod container;
 mod diff;
@@ -88,6 +89,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Pull(args) => pull::run(args, &ctx),
         Command::Images(args) => images::run(args, &ctx),
         Command::Tag(args) => tag::run(args, &ctx),
+        Command::Commit(args) => commit::run(args, &ctx),
         Command::Rmi(args) => rmi::run(args, &ctx),
         Command::Save(args) => save::run(args, &ctx),
         Command::Load(args) => load::run(args, &ctx),

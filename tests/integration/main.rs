@@ -1,6 +1,7 @@
 //! Integration tests: the real `nook` binary, run as an unprivileged user, against a real
 //! registry on 127.0.0.1 serving images the tests build themselves. See `harness/mod.rs`.
 
+mod commit;
 mod containers;
 mod diff;
 mod errors;
