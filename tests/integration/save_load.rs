@@ -752,3 +752,56 @@ fn save_refuses_bad_requests_and_leaves_no_half_archive() {
         assert!(names.is_empty(), "{format}: {names:?}");
     }
 }
+
+#[test]
+fn save_load_an_image_committed_here() {
+    let image = fixture();
+    let ctx = TestContext::new();
+    assert_success(&ctx.nook(&["pull", "-q", &image.reference]));
+    assert_success(&ctx.nook(&[
+        "run",
+        "--name",
+        "maker",
+        "--network",
+        "none",
+        &image.reference,
+        "sh",
+        "-c",
+        "echo made > /data/made && chown 1000:1000 /data/made && ln -s made /data/made-link && rm /data/suid",
+    ]));
+    let id = assert_success(&ctx.nook(&["commit", "-q", "maker", "made:1"]));
+    assert_success(&ctx.nook(&["rm", "maker"]));
+    let script = "stat -c '%u %g %a %N' /data/made /data/made-link; cat /data/made; ls /data/suid 2>&1; true";
+    let run = |ctx: &TestContext| {
+        assert_success(&ctx.nook(&[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "made:1",
+            "sh",
+            "-c",
+            script,
+        ]))
+    };
+    let before = run(&ctx);
+    assert!(before.contains("1000 1000 644 /data/made\n"), "{before}");
+    assert!(before.contains("No such file"), "{before}");
+    let dir = work_dir(&ctx);
+    for format in ["docker-archive", "oci-archive"] {
+        let archive = dir.join(format!("{format}.tar"));
+        assert_success(&ctx.nook(&[
+            "save",
+            "--format",
+            format,
+            "-o",
+            path_str(&archive),
+            "made:1",
+        ]));
+        assert_success(&ctx.nook(&["rmi", "made:1"]));
+        let out = assert_success(&ctx.nook(&["load", "-i", path_str(&archive)]));
+        assert_eq!(out, "Loaded image: made:1\n");
+        assert_eq!(image_id(&ctx, "made:1"), id.trim(), "{format}");
+        assert_eq!(run(&ctx), before, "{format}");
+    }
+}
