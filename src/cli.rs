@@ -29,6 +29,11 @@ pub enum Command {
         after_help = "Examples:\n  nook pull busybox\n  nook pull 127.0.0.1:5000/team/app:1.0\n  nook pull --platform linux/arm64 alpine@sha256:…"
     )]
     Pull(PullArgs),
+    /// Upload an image to a registry
+    #[command(
+        after_help = "Blobs the registry already has are skipped, blobs in another repository of the same registry are mounted from there, and the rest are compressed and uploaded. Pushing the same image twice gives the same manifest digest; a pulled image pushed unchanged keeps its digest.\n\nExamples:\n  nook push 127.0.0.1:5000/team/app:1.0\n  nook push busybox registry.example.com/me/busybox:stable\n  nook push --compression-format zstd app docker://127.0.0.1:5000/team/app:zstd"
+    )]
+    Push(PushArgs),
     /// List images
     #[command(
         after_help = "Examples:\n  nook images\n  nook images -q\n  nook images --format '{{.Repository}}:{{.Tag}}'"
@@ -151,6 +156,29 @@ pub struct PullArgs {
     /// For `run`: everything on stderr, stdout is the container's
     #[arg(long, hide = true)]
     pub for_run: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PushArgs {
+    /// Local image to push: name or ID
+    pub image: String,
+    /// Where to push it: HOST[:PORT]/PATH[:TAG], optionally as docker://… (default: IMAGE's own name)
+    pub destination: Option<String>,
+    /// Compression for layers that must be uploaded; with it, only blobs already in this format are reused (default: reuse any, gzip new ones)
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    pub compression_format: Option<CompressionFormat>,
+    /// Print only the pushed reference, no progress
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Require HTTPS with verified certificates (true), or allow plain HTTP and unverified TLS (false)
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    pub tls_verify: Option<bool>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CompressionFormat {
+    Gzip,
+    Zstd,
 }
 
 #[derive(Debug, Args)]

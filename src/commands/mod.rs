@@ -18,6 +18,7 @@ mod port;
 mod progress;
 mod ps;
 mod pull;
+mod push;
 mod rename;
 mod rm;
 mod rmi;
@@ -87,6 +88,7 @@ pub fn run(cli: Cli) -> Result<i32> {
     let ctx = Ctx { paths };
     match cli.command {
         Command::Pull(args) => pull::run(args, &ctx),
+        Command::Push(args) => push::run(args, &ctx),
         Command::Images(args) => images::run(args, &ctx),
         Command::Tag(args) => tag::run(args, &ctx),
         Command::Commit(args) => commit::run(args, &ctx),

@@ -34,6 +34,11 @@ impl Progress {
     }
 
     pub fn task(&self, label: &str, total: u64) -> Task {
+        self.task_with_message(label, total, "Downloading")
+    }
+
+    /// A task whose bar starts with `message` (pull's say "Downloading").
+    pub fn task_with_message(&self, label: &str, total: u64, message: &str) -> Task {
         match self {
             Progress::Bars(multi) => {
                 let bar = multi.add(ProgressBar::new(total));
@@ -45,7 +50,7 @@ impl Progress {
                     .progress_chars("=> "),
                 );
                 bar.set_prefix(label.to_string());
-                bar.set_message("Downloading");
+                bar.set_message(message.to_string());
                 Task {
                     label: label.to_string(),
                     bar: Some(bar),
@@ -85,6 +90,14 @@ impl Task {
             bar.finish();
         } else if self.lines {
             eprintln!("{}: {status}", self.label);
+        }
+    }
+
+    /// Starts the count again (a retried upload), saying so on the bar.
+    pub fn restart(&self, message: &str) {
+        if let Some(bar) = &self.bar {
+            bar.set_position(0);
+            bar.set_message(message.to_string());
         }
     }
 

@@ -43,7 +43,7 @@ fn remove_one(
     force: bool,
 ) -> Result<String> {
     let mut out = String::new();
-    let removed: Option<(Vec<Digest>, Digest, Digest)> = store.update_images(|index| -> Result<_> {
+    let removed: Option<(Vec<Digest>, Vec<Digest>, Digest)> = store.update_images(|index| -> Result<_> {
         let (image, named) = find_image(index, name, config)?;
         let pos = index.images.iter().position(|i| i.id == image.id).expect("found above");
         if let Some(full) = named
@@ -84,11 +84,20 @@ fn remove_one(
             store.trash_layer(layer)?;
         }
         out.push_str(&format!("Deleted: {}\n", image.id));
-        Ok(Some((unused, image.manifest.clone(), image.id.clone())))
+        // The manifests `push` kept (named by repo digests) go with the image.
+        let mut manifests = vec![image.manifest.clone()];
+        manifests.extend(
+            image
+                .repo_digests
+                .iter()
+                .filter_map(|d| d.split_once('@')?.1.parse::<Digest>().ok())
+                .filter(|d| d != &image.manifest),
+        );
+        Ok(Some((unused, manifests, image.id.clone())))
     })?;
-    if let Some((_, manifest, config_blob)) = removed {
+    if let Some((_, manifests, config_blob)) = removed {
         let index = store.images()?;
-        for blob in [manifest, config_blob] {
+        for blob in manifests.into_iter().chain([config_blob]) {
             if !index.uses_blob(&blob) {
                 store.remove_blob(&blob)?;
             }

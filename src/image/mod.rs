@@ -6,5 +6,6 @@ pub mod auth;
 pub mod config;
 pub mod digest;
 pub mod manifest;
+pub mod push;
 pub mod reference;
 pub mod registry;

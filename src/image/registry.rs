@@ -1,8 +1,12 @@
-//! The Distribution API v2 client: fetching manifests and blobs, with the registry's token
-//! (Bearer) or Basic authentication.
+//! The Distribution API v2 client: fetching manifests and blobs, and pushing them (blob
+//! existence checks, cross-repository mounts, monolithic and chunked uploads, manifest PUTs),
+//! with the registry's token (Bearer) or Basic authentication.
 //!
-//! Blocking on purpose: pulls are I/O bound on a handful of layers, which the caller fetches
-//! on plain threads sharing one `Client` (hence `Send + Sync`).
+//! Blocking on purpose: pulls and pushes are I/O bound on a handful of layers, which the
+//! caller moves on plain threads sharing one `Client` (hence `Send + Sync`).
+//!
+//! Every request body is a byte slice held by the caller (a chunk of at most a few MiB), so a
+//! request that meets a 401 can be sent again once the token is in hand.
 
 use std::collections::HashMap;
 use std::io::{self, Read};
@@ -64,6 +68,30 @@ pub enum RegistryError {
         repository: String,
     },
 
+    #[error(
+        "not allowed to push to {registry}/{repository} (log in with `nook login {registry}`, \
+         or check that the account may push to that repository)"
+    )]
+    PushDenied {
+        registry: String,
+        repository: String,
+    },
+
+    #[error("the registry refused {what}: {message}")]
+    Rejected {
+        what: String,
+        status: u16,
+        /// The registry's error code (`DIGEST_INVALID`, `MANIFEST_BLOB_UNKNOWN`, …), if any.
+        code: Option<String>,
+        message: String,
+    },
+
+    #[error("{what}: the registry answered HTTP {status}, which the protocol does not allow there")]
+    UnexpectedStatus { what: String, status: u16 },
+
+    #[error("{what}: the registry sent no usable Location header")]
+    NoLocation { what: String },
+
     #[error("{what} not found{}", code.as_ref().map(|c| format!(" ({c})")).unwrap_or_default())]
     NotFound { what: String, code: Option<String> },
 
@@ -99,6 +127,20 @@ pub enum RegistryError {
 
     #[error("`{reference}` is not a sha256 digest, the only kind nook can verify")]
     UnsupportedDigest { reference: String },
+}
+
+impl RegistryError {
+    /// Whether trying again may succeed: the connection failed or broke, or the registry
+    /// said it is failing or overloaded for now.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            RegistryError::Unreachable { .. } | RegistryError::Read { .. } => true,
+            RegistryError::Status { status, .. } => {
+                *status >= 500 || *status == 408 || *status == 429
+            }
+            _ => false,
+        }
+    }
 }
 
 /// One challenge from a `WWW-Authenticate` header.
@@ -342,6 +384,29 @@ impl std::fmt::Debug for FetchedManifest {
     }
 }
 
+/// What [`Client::mount_blob`] achieved.
+#[derive(Debug)]
+pub enum Mount {
+    Mounted,
+    /// The registry did not mount; it started an ordinary upload instead.
+    Started(Upload),
+}
+
+/// An upload in progress: where its next request goes and how many bytes it holds.
+#[derive(Debug)]
+pub struct Upload {
+    repository: String,
+    location: String,
+    offset: u64,
+}
+
+impl Upload {
+    /// Bytes sent so far.
+    pub fn offset(&self) -> u64 {
+        self.offset
+    }
+}
+
 pub struct Client {
     agent: ureq::Agent,
     endpoint: Endpoint,
@@ -361,6 +426,8 @@ impl Client {
         let mut builder = ureq::AgentBuilder::new()
             .timeout_connect(Duration::from_secs(10))
             .timeout_read(Duration::from_secs(60))
+            // An upload whose peer stops reading fails instead of hanging.
+            .timeout_write(Duration::from_secs(60))
             // Blob GETs are commonly redirected (307) to object storage; ureq drops the
             // Authorization header on redirects, which those presigned URLs require.
             .redirects(5)
@@ -497,6 +564,290 @@ impl Client {
         Ok(bytes)
     }
 
+    // ---- Pushing ----
+
+    /// Whether the repository has blob `digest`: its size when it does (`HEAD`).
+    pub fn blob_exists(
+        &self,
+        repository: &str,
+        digest: &Digest,
+    ) -> Result<Option<u64>, RegistryError> {
+        let what = format!("blob {}/{repository}@{digest}", self.endpoint.host);
+        let url = self.url(repository, "blobs", &digest.to_string());
+        let scope = push_scope(repository);
+        let resp = match self.request(&Req {
+            method: "HEAD",
+            url: &url,
+            repository: Some(repository),
+            scope: &scope,
+            accept: None,
+            headers: &[],
+            body: None,
+            what: &what,
+            push: true,
+        }) {
+            Ok(resp) => resp,
+            Err(RegistryError::NotFound { .. }) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        if resp.status() != 200 {
+            return Err(RegistryError::UnexpectedStatus {
+                what,
+                status: resp.status(),
+            });
+        }
+        Ok(Some(
+            resp.header("content-length")
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or(0),
+        ))
+    }
+
+    /// Asks the registry to link blob `digest` from repository `from` (on the same registry)
+    /// into `repository`, so it needs no upload. A registry that cannot (it lacks the blob,
+    /// the credentials may not read `from`, or it does not do mounts) starts an ordinary
+    /// upload instead, which is returned.
+    pub fn mount_blob(
+        &self,
+        repository: &str,
+        digest: &Digest,
+        from: &str,
+    ) -> Result<Mount, RegistryError> {
+        let what = format!(
+            "mount of blob {digest} from {from} into {}/{repository}",
+            self.endpoint.host
+        );
+        let url = format!(
+            "{}/v2/{repository}/blobs/uploads/?mount={digest}&from={from}",
+            self.base_url()
+        );
+        // The source repository needs `pull`; the registry's challenge usually says so too,
+        // but not every registry puts both scopes in it.
+        let scope = format!("{} repository:{from}:pull", push_scope(repository));
+        let resp = self.request(&Req {
+            method: "POST",
+            url: &url,
+            repository: Some(repository),
+            scope: &scope,
+            accept: None,
+            headers: &[],
+            body: Some(&[]),
+            what: &what,
+            push: true,
+        })?;
+        match resp.status() {
+            201 => {
+                let _ = read_capped(resp.into_reader(), MAX_ERROR_BODY);
+                Ok(Mount::Mounted)
+            }
+            202 => Ok(Mount::Started(self.upload_from(resp, repository, &what)?)),
+            status => Err(RegistryError::UnexpectedStatus { what, status }),
+        }
+    }
+
+    /// Starts a blob upload (`POST …/blobs/uploads/`).
+    pub fn start_upload(&self, repository: &str) -> Result<Upload, RegistryError> {
+        let what = format!("upload to {}/{repository}", self.endpoint.host);
+        let url = format!("{}/v2/{repository}/blobs/uploads/", self.base_url());
+        let scope = push_scope(repository);
+        let resp = self.request(&Req {
+            method: "POST",
+            url: &url,
+            repository: Some(repository),
+            scope: &scope,
+            accept: None,
+            headers: &[],
+            body: Some(&[]),
+            what: &what,
+            push: true,
+        })?;
+        match resp.status() {
+            202 => self.upload_from(resp, repository, &what),
+            status => Err(RegistryError::UnexpectedStatus { what, status }),
+        }
+    }
+
+    fn upload_from(
+        &self,
+        resp: ureq::Response,
+        repository: &str,
+        what: &str,
+    ) -> Result<Upload, RegistryError> {
+        let location = resp
+            .header("location")
+            .map(|l| self.resolve_location(l))
+            .ok_or_else(|| RegistryError::NoLocation {
+                what: what.to_string(),
+            })?;
+        let _ = read_capped(resp.into_reader(), MAX_ERROR_BODY);
+        Ok(Upload {
+            repository: repository.to_string(),
+            location,
+            offset: 0,
+        })
+    }
+
+    /// A Location header made absolute: registries send both forms.
+    fn resolve_location(&self, location: &str) -> String {
+        if location.starts_with("http://") || location.starts_with("https://") {
+            location.to_string()
+        } else if location.starts_with('/') {
+            format!("{}{location}", self.base_url())
+        } else {
+            format!("{}/{location}", self.base_url())
+        }
+    }
+
+    /// Sends the next chunk of an upload (`PATCH` with `Content-Range`).
+    pub fn upload_chunk(&self, upload: &mut Upload, chunk: &[u8]) -> Result<(), RegistryError> {
+        if chunk.is_empty() {
+            return Ok(());
+        }
+        let end = upload.offset + chunk.len() as u64 - 1;
+        let what = format!(
+            "bytes {}-{end} of an upload to {}/{}",
+            upload.offset, self.endpoint.host, upload.repository
+        );
+        let range = format!("{}-{end}", upload.offset);
+        let scope = push_scope(&upload.repository);
+        let resp = self.request(&Req {
+            method: "PATCH",
+            url: &upload.location,
+            repository: Some(&upload.repository),
+            scope: &scope,
+            accept: None,
+            headers: &[
+                ("Content-Type", "application/octet-stream"),
+                ("Content-Range", &range),
+            ],
+            body: Some(chunk),
+            what: &what,
+            push: true,
+        })?;
+        if resp.status() != 202 {
+            return Err(RegistryError::UnexpectedStatus {
+                what,
+                status: resp.status(),
+            });
+        }
+        // The registry says how much it holds (`Range: 0-END`); anything else means the
+        // upload lost bytes, and continuing would only fail at the digest check.
+        if let Some(held) = resp.header("range").and_then(range_end)
+            && held != end
+        {
+            return Err(RegistryError::Rejected {
+                what,
+                status: 202,
+                code: None,
+                message: format!("the registry holds bytes 0-{held}, expected 0-{end}"),
+            });
+        }
+        let location = resp
+            .header("location")
+            .map(|l| self.resolve_location(l))
+            .ok_or_else(|| RegistryError::NoLocation { what: what.clone() })?;
+        let _ = read_capped(resp.into_reader(), MAX_ERROR_BODY);
+        upload.location = location;
+        upload.offset = end + 1;
+        Ok(())
+    }
+
+    /// Completes an upload (`PUT ?digest=`), with `last` as its final bytes: all of a small
+    /// blob (a monolithic upload), or nothing after chunks. The registry checks the digest.
+    pub fn finish_upload(
+        &self,
+        upload: Upload,
+        digest: &Digest,
+        last: &[u8],
+    ) -> Result<(), RegistryError> {
+        let what = format!(
+            "blob {digest} uploaded to {}/{}",
+            self.endpoint.host, upload.repository
+        );
+        let sep = if upload.location.contains('?') {
+            '&'
+        } else {
+            '?'
+        };
+        let url = format!("{}{sep}digest={digest}", upload.location);
+        let scope = push_scope(&upload.repository);
+        let resp = self.request(&Req {
+            method: "PUT",
+            url: &url,
+            repository: Some(&upload.repository),
+            scope: &scope,
+            accept: None,
+            headers: &[("Content-Type", "application/octet-stream")],
+            body: Some(last),
+            what: &what,
+            push: true,
+        })?;
+        if !matches!(resp.status(), 201 | 204) {
+            return Err(RegistryError::UnexpectedStatus {
+                what,
+                status: resp.status(),
+            });
+        }
+        check_digest_header(&resp, digest, &what)?;
+        let _ = read_capped(resp.into_reader(), MAX_ERROR_BODY);
+        Ok(())
+    }
+
+    /// Abandons an upload (`DELETE`), so the registry drops what it holds of it. Best effort:
+    /// registries expire forgotten uploads anyway.
+    pub fn cancel_upload(&self, upload: Upload) {
+        let scope = push_scope(&upload.repository);
+        let _ = self.send(
+            &Req {
+                method: "DELETE",
+                url: &upload.location,
+                repository: Some(&upload.repository),
+                scope: &scope,
+                accept: None,
+                headers: &[],
+                body: None,
+                what: "upload",
+                push: true,
+            },
+            &self.preemptive_auth(&scope),
+        );
+    }
+
+    /// Stores a manifest as `reference` (a tag) and returns its digest, checked against the
+    /// one the registry reports.
+    pub fn put_manifest(
+        &self,
+        repository: &str,
+        reference: &str,
+        media_type: &str,
+        bytes: &[u8],
+    ) -> Result<Digest, RegistryError> {
+        let what = format!("manifest {}/{repository}:{reference}", self.endpoint.host);
+        let url = self.url(repository, "manifests", reference);
+        let scope = push_scope(repository);
+        let resp = self.request(&Req {
+            method: "PUT",
+            url: &url,
+            repository: Some(repository),
+            scope: &scope,
+            accept: None,
+            headers: &[("Content-Type", media_type)],
+            body: Some(bytes),
+            what: &what,
+            push: true,
+        })?;
+        if !matches!(resp.status(), 200 | 201 | 202 | 204) {
+            return Err(RegistryError::UnexpectedStatus {
+                what,
+                status: resp.status(),
+            });
+        }
+        let digest = Digest::of(bytes);
+        check_digest_header(&resp, &digest, &what)?;
+        let _ = read_capped(resp.into_reader(), MAX_ERROR_BODY);
+        Ok(digest)
+    }
+
     fn read_limited(
         &self,
         resp: ureq::Response,
@@ -538,28 +889,28 @@ impl Client {
         }
     }
 
-    // ureq's own error type, passed straight back to `get`, which matches on it at once.
+    // ureq's own error type, passed straight back to `request`, which matches on it at once.
     #[allow(clippy::result_large_err)]
-    fn send(
-        &self,
-        url: &str,
-        accept: Option<&str>,
-        auth: &Auth,
-    ) -> Result<ureq::Response, ureq::Error> {
-        let mut req = self.agent.get(url);
-        if let Some(accept) = accept {
-            req = req.set("Accept", accept);
+    fn send(&self, req: &Req<'_>, auth: &Auth) -> Result<ureq::Response, ureq::Error> {
+        let mut r = self.agent.request(req.method, req.url);
+        if let Some(accept) = req.accept {
+            r = r.set("Accept", accept);
+        }
+        for (name, value) in req.headers {
+            r = r.set(name, value);
         }
         match auth {
             Auth::None => {}
-            Auth::Basic(b) => req = req.set("Authorization", &format!("Basic {b}")),
-            Auth::Bearer(t) => req = req.set("Authorization", &format!("Bearer {t}")),
+            Auth::Basic(b) => r = r.set("Authorization", &format!("Basic {b}")),
+            Auth::Bearer(t) => r = r.set("Authorization", &format!("Bearer {t}")),
         }
-        req.call()
+        match req.body {
+            Some(body) => r.send_bytes(body),
+            None => r.call(),
+        }
     }
 
-    /// GET with the registry's auth dance: try (with a cached token if any); on 401 follow the
-    /// challenge once; a second 401 means the credentials are wrong or insufficient.
+    /// GET with the registry's auth dance (see [`Client::request`]).
     fn get(
         &self,
         url: &str,
@@ -568,15 +919,28 @@ impl Client {
         accept: Option<&str>,
         what: &str,
     ) -> Result<ureq::Response, RegistryError> {
-        let unauthorized = || RegistryError::Unauthorized {
-            registry: self.endpoint.host.clone(),
-            repository: repository.unwrap_or("").to_string(),
-        };
-        let first = self.send(url, accept, &self.preemptive_auth(scope));
+        self.request(&Req {
+            method: "GET",
+            url,
+            repository,
+            scope,
+            accept,
+            headers: &[],
+            body: None,
+            what,
+            push: false,
+        })
+    }
+
+    /// A request with the registry's auth dance: try (with a cached token if any); on 401
+    /// follow the challenge once; a second 401 means the credentials are wrong or
+    /// insufficient.
+    fn request(&self, req: &Req<'_>) -> Result<ureq::Response, RegistryError> {
+        let first = self.send(req, &self.preemptive_auth(req.scope));
         let challenge_resp = match first {
             Ok(resp) => return Ok(resp),
             Err(ureq::Error::Status(401, resp)) => resp,
-            Err(e) => return Err(self.map_error(e, url, what, repository)),
+            Err(e) => return Err(self.map_error(e, req)),
         };
         let challenges: Vec<Challenge> = challenge_resp
             .all("www-authenticate")
@@ -594,47 +958,66 @@ impl Client {
             _ => None,
         });
         let auth = if let Some((realm, service, challenge_scope)) = bearer {
-            // The registry's scope is authoritative (it may add actions); ours is the
-            // fallback when it names none, which many do for /v2/.
-            let token_scope = challenge_scope
-                .as_deref()
-                .or((!scope.is_empty()).then_some(scope));
-            let token = self.fetch_token(realm, service.as_deref(), token_scope, repository)?;
+            // The registry's scope is authoritative (it may add actions, or a mount's source
+            // repository); ours is added to it, and is all there is when it names none, as
+            // many do for /v2/.
+            let scopes = token_scopes(challenge_scope.as_deref(), req.scope);
+            let token = self.fetch_token(realm, service.as_deref(), &scopes, req)?;
             self.tokens
                 .lock()
                 .expect("token cache poisoned")
-                .insert(scope.to_string(), token.clone());
+                .insert(req.scope.to_string(), token.clone());
             Auth::Bearer(token)
         } else if challenges.contains(&Challenge::Basic) {
             let Some(creds) = &self.credentials else {
-                return Err(unauthorized());
+                return Err(self.unauthorized(req));
             };
             self.basic_auth.store(true, Ordering::Relaxed);
             Auth::Basic(creds.encode())
         } else if let Some(Challenge::Other(scheme)) = challenges.first() {
             return Err(RegistryError::UnsupportedAuth {
-                url: url.to_string(),
+                url: req.url.to_string(),
                 challenge: scheme.clone(),
             });
         } else {
             // 401 with no usable challenge.
-            return Err(unauthorized());
+            return Err(self.unauthorized(req));
         };
 
-        match self.send(url, accept, &auth) {
+        match self.send(req, &auth) {
             Ok(resp) => Ok(resp),
             Err(ureq::Error::Status(401, resp)) => {
                 let _ = read_capped(resp.into_reader(), MAX_ERROR_BODY);
                 // Don't keep a token the registry rejects.
                 if let Auth::Bearer(_) = auth {
-                    self.tokens
-                        .lock()
-                        .expect("token cache poisoned")
-                        .remove(scope);
+                    self.forget_token(req.scope);
                 }
-                Err(unauthorized())
+                Err(self.unauthorized(req))
             }
-            Err(e) => Err(self.map_error(e, url, what, repository)),
+            Err(e) => Err(self.map_error(e, req)),
+        }
+    }
+
+    fn forget_token(&self, scope: &str) {
+        self.tokens
+            .lock()
+            .expect("token cache poisoned")
+            .remove(scope);
+    }
+
+    fn unauthorized(&self, req: &Req<'_>) -> RegistryError {
+        let registry = self.endpoint.host.clone();
+        let repository = req.repository.unwrap_or("").to_string();
+        if req.push {
+            RegistryError::PushDenied {
+                registry,
+                repository,
+            }
+        } else {
+            RegistryError::Unauthorized {
+                registry,
+                repository,
+            }
         }
     }
 
@@ -642,29 +1025,35 @@ impl Client {
         &self,
         realm: &str,
         service: Option<&str>,
-        scope: Option<&str>,
-        repository: Option<&str>,
+        scopes: &[String],
+        req: &Req<'_>,
     ) -> Result<String, RegistryError> {
-        let mut req = self.agent.get(realm);
+        let mut token_req = self.agent.get(realm);
         if let Some(service) = service {
-            req = req.query("service", service);
+            token_req = token_req.query("service", service);
         }
-        if let Some(scope) = scope {
-            req = req.query("scope", scope);
+        // One `scope` parameter per scope, as the token specification has it.
+        for scope in scopes {
+            token_req = token_req.query("scope", scope);
         }
         if let Some(c) = &self.credentials {
-            req = req.set("Authorization", &format!("Basic {}", c.encode()));
+            token_req = token_req.set("Authorization", &format!("Basic {}", c.encode()));
         }
-        let resp = match req.call() {
+        let resp = match token_req.call() {
             Ok(resp) => resp,
             Err(ureq::Error::Status(401 | 403, resp)) => {
                 let _ = read_capped(resp.into_reader(), MAX_ERROR_BODY);
-                return Err(RegistryError::Unauthorized {
-                    registry: self.endpoint.host.clone(),
-                    repository: repository.unwrap_or("").to_string(),
-                });
+                return Err(self.unauthorized(req));
             }
-            Err(e) => return Err(self.map_error(e, realm, "token", repository)),
+            Err(e) => {
+                let token = Req {
+                    method: "GET",
+                    url: realm,
+                    what: "token",
+                    ..*req
+                };
+                return Err(self.map_error(e, &token));
+            }
         };
         let body = read_capped(resp.into_reader(), MAX_TOKEN_BODY).map_err(|source| {
             RegistryError::Read {
@@ -684,41 +1073,109 @@ impl Client {
         })
     }
 
-    fn map_error(
-        &self,
-        error: ureq::Error,
-        url: &str,
-        what: &str,
-        repository: Option<&str>,
-    ) -> RegistryError {
+    fn map_error(&self, error: ureq::Error, req: &Req<'_>) -> RegistryError {
         match error {
             ureq::Error::Status(status, resp) => {
                 let body = read_capped(resp.into_reader(), MAX_ERROR_BODY).unwrap_or_default();
                 let (code, message) = parse_error_body(&body);
                 match status {
                     404 => RegistryError::NotFound {
-                        what: what.to_string(),
+                        what: req.what.to_string(),
                         code: code.or((!message.is_empty()).then_some(message)),
                     },
                     // Authenticated but not allowed: same advice as a failed login.
-                    401 | 403 => RegistryError::Unauthorized {
-                        registry: self.endpoint.host.clone(),
-                        repository: repository.unwrap_or("").to_string(),
+                    401 | 403 => self.unauthorized(req),
+                    // A push the registry refuses on its merits: a digest that does not match
+                    // what was uploaded, a manifest naming a blob it lacks, a bad range.
+                    400 | 409 | 411 | 413 | 416 if req.push => RegistryError::Rejected {
+                        what: req.what.to_string(),
+                        status,
+                        code,
+                        message: if message.is_empty() {
+                            format!("HTTP {status}")
+                        } else {
+                            message
+                        },
                     },
                     _ => RegistryError::Status {
-                        url: url.to_string(),
+                        url: req.url.to_string(),
                         status,
                         message,
                     },
                 }
             }
-            ureq::Error::Transport(t) => transport_error(t, url),
+            ureq::Error::Transport(t) => transport_error(t, req.url),
         }
     }
 }
 
+/// One request, as [`Client::request`] sends it (twice, when the first meets a 401).
+#[derive(Clone, Copy)]
+struct Req<'a> {
+    method: &'a str,
+    url: &'a str,
+    repository: Option<&'a str>,
+    /// The token scope(s) this request needs, space-separated; also the token cache key.
+    scope: &'a str,
+    accept: Option<&'a str>,
+    headers: &'a [(&'a str, &'a str)],
+    body: Option<&'a [u8]>,
+    /// What the request is about, for error messages.
+    what: &'a str,
+    /// A push: refusals say so, and the registry's 4xx answers are reported as refusals.
+    push: bool,
+}
+
+/// The scopes to ask the token server for: the challenge's, then ours that it lacks.
+/// Scopes are space-separated in both (distribution sends a mount's two that way).
+fn token_scopes(challenge: Option<&str>, ours: &str) -> Vec<String> {
+    let mut scopes: Vec<String> = Vec::new();
+    for s in challenge
+        .unwrap_or("")
+        .split_whitespace()
+        .chain(ours.split_whitespace())
+    {
+        if !scopes.iter().any(|have| have == s) {
+            scopes.push(s.to_string());
+        }
+    }
+    scopes
+}
+
 fn pull_scope(repository: &str) -> String {
     format!("repository:{repository}:pull")
+}
+
+fn push_scope(repository: &str) -> String {
+    format!("repository:{repository}:pull,push")
+}
+
+/// The END of a `Range: 0-END` header (distribution writes it without a unit; some
+/// registries add `bytes=`).
+fn range_end(value: &str) -> Option<u64> {
+    let value = value.trim();
+    let value = value.strip_prefix("bytes=").unwrap_or(value);
+    value.split_once('-')?.1.trim().parse().ok()
+}
+
+/// A registry that names the digest of what it stored must name the one we sent.
+fn check_digest_header(
+    resp: &ureq::Response,
+    expected: &Digest,
+    what: &str,
+) -> Result<(), RegistryError> {
+    match resp.header("docker-content-digest").map(str::trim) {
+        Some(reported) if reported != expected.to_string() => match reported.parse::<Digest>() {
+            Ok(actual) => Err(RegistryError::DigestMismatch {
+                what: what.to_string(),
+                expected: expected.clone(),
+                actual,
+            }),
+            // Another algorithm (sha512): nothing to compare with.
+            Err(_) => Ok(()),
+        },
+        _ => Ok(()),
+    }
 }
 
 fn host_of(url: &str) -> String {
@@ -909,9 +1366,13 @@ mod tests {
 
     #[derive(Debug, Clone)]
     struct Seen {
+        method: String,
         path: String,
         authorization: Option<String>,
         accept: Option<String>,
+        content_type: Option<String>,
+        content_range: Option<String>,
+        body: Vec<u8>,
     }
 
     struct Reply {
@@ -960,25 +1421,40 @@ mod tests {
         if reader.read_line(&mut line).unwrap_or(0) == 0 {
             return;
         }
+        let method = line.split_whitespace().next().unwrap_or("").to_string();
         let path = line.split_whitespace().nth(1).unwrap_or("").to_string();
-        let (mut authorization, mut accept) = (None, None);
+        let (mut authorization, mut accept, mut content_type, mut content_range) =
+            (None, None, None, None);
+        let mut length = 0usize;
         loop {
             let mut h = String::new();
             if reader.read_line(&mut h).unwrap_or(0) == 0 || h.trim().is_empty() {
                 break;
             }
             if let Some((k, v)) = h.split_once(':') {
+                let v = Some(v.trim().to_string());
                 match k.trim().to_ascii_lowercase().as_str() {
-                    "authorization" => authorization = Some(v.trim().to_string()),
-                    "accept" => accept = Some(v.trim().to_string()),
+                    "authorization" => authorization = v,
+                    "accept" => accept = v,
+                    "content-type" => content_type = v,
+                    "content-range" => content_range = v,
+                    "content-length" => {
+                        length = v.and_then(|v| v.parse().ok()).unwrap_or(0);
+                    }
                     _ => {}
                 }
             }
         }
+        let mut body = vec![0u8; length];
+        let _ = reader.read_exact(&mut body);
         let seen = Seen {
+            method,
             path,
             authorization,
             accept,
+            content_type,
+            content_range,
+            body,
         };
         let r = handler(&seen, port);
         log.lock().unwrap().push(seen);
@@ -1294,5 +1770,223 @@ mod tests {
         let e = c.check_auth().unwrap_err();
         assert!(matches!(e, RegistryError::Tls { .. }), "{e:?}");
         assert!(e.to_string().contains("--tls-verify=false"));
+    }
+
+    /// A registry with token auth that takes uploads: mounts succeed for `mountable` only;
+    /// uploads are kept per session and completed into `blobs`.
+    #[test]
+    fn push_flow_mounts_uploads_in_chunks_and_puts_the_manifest() {
+        let basic = format!("Basic {}", alice().encode());
+        let mounted = Digest::of(b"mounted blob");
+        let mounted_q = mounted.to_string();
+        let blobs = Arc::new(Mutex::new(HashMap::<String, Vec<u8>>::new()));
+        let sessions = Arc::new(Mutex::new(HashMap::<String, Vec<u8>>::new()));
+        let (b2, s2) = (blobs.clone(), sessions.clone());
+        let (port, seen) = serve(move |req, port| {
+            if req.path.starts_with("/token?") {
+                return if req.authorization.as_deref() == Some(basic.as_str()) {
+                    reply(200, &[], br#"{"token":"push-token"}"#)
+                } else {
+                    reply(401, &[], b"")
+                };
+            }
+            if req.authorization.as_deref() != Some("Bearer push-token") {
+                // As distribution does: the scope the request needs, a mount's source too.
+                let mut scope = "repository:team/app:pull,push".to_string();
+                if let Some(from) = req.path.split("from=").nth(1) {
+                    scope.push_str(&format!(" repository:{from}:pull"));
+                }
+                let challenge = format!(
+                    r#"Bearer realm="http://127.0.0.1:{port}/token",service="reg",scope="{scope}""#
+                );
+                return reply(401, &[("WWW-Authenticate", &challenge)], b"");
+            }
+            let (path, query) = req.path.split_once('?').unwrap_or((&req.path, ""));
+            match (req.method.as_str(), path) {
+                ("HEAD", p) if p.starts_with("/v2/team/app/blobs/") => {
+                    let d = p.rsplit('/').next().unwrap();
+                    match b2.lock().unwrap().get(d) {
+                        Some(b) => reply(200, &[("Content-Length", &b.len().to_string())], b""),
+                        None => reply(404, &[("Content-Length", "0")], b""),
+                    }
+                }
+                ("POST", "/v2/team/app/blobs/uploads/") => {
+                    if query.contains(&format!("mount={mounted_q}")) {
+                        b2.lock()
+                            .unwrap()
+                            .insert(mounted_q.clone(), b"mounted blob".to_vec());
+                        return reply(201, &[], b"");
+                    }
+                    let id = format!("s{}", s2.lock().unwrap().len());
+                    s2.lock().unwrap().insert(id.clone(), Vec::new());
+                    // Relative, with state in the query, as distribution writes it.
+                    let loc = format!("/v2/team/app/blobs/uploads/{id}?_state=0");
+                    reply(202, &[("Location", &loc), ("Range", "0-0")], b"")
+                }
+                ("PATCH", p) => {
+                    let id = p.rsplit('/').next().unwrap().to_string();
+                    let mut s = s2.lock().unwrap();
+                    let buf = s.get_mut(&id).unwrap();
+                    let expected = format!("{}-{}", buf.len(), buf.len() + req.body.len() - 1);
+                    if req.content_range.as_deref() != Some(expected.as_str()) {
+                        return reply(416, &[], b"");
+                    }
+                    buf.extend_from_slice(&req.body);
+                    let range = format!("0-{}", buf.len() - 1);
+                    let loc = format!(
+                        "http://127.0.0.1:{port}/v2/team/app/blobs/uploads/{id}?_state={}",
+                        buf.len()
+                    );
+                    reply(202, &[("Location", &loc), ("Range", &range)], b"")
+                }
+                ("PUT", p) if p.starts_with("/v2/team/app/blobs/uploads/") => {
+                    let id = p.rsplit('/').next().unwrap().to_string();
+                    let mut data = s2.lock().unwrap().remove(&id).unwrap();
+                    data.extend_from_slice(&req.body);
+                    let digest = query
+                        .split('&')
+                        .find_map(|kv| kv.strip_prefix("digest="))
+                        .unwrap();
+                    if Digest::of(&data).to_string() != digest {
+                        return reply(
+                            400,
+                            &[("Content-Type", "application/json")],
+                            br#"{"errors":[{"code":"DIGEST_INVALID","message":"provided digest did not match uploaded content"}]}"#,
+                        );
+                    }
+                    b2.lock().unwrap().insert(digest.to_string(), data);
+                    reply(201, &[("Docker-Content-Digest", digest)], b"")
+                }
+                ("PUT", "/v2/team/app/manifests/v1") => {
+                    let d = Digest::of(&req.body).to_string();
+                    reply(201, &[("Docker-Content-Digest", &d)], b"")
+                }
+                _ => reply(404, &[], b""),
+            }
+        });
+        let c = local(port, Some(alice()));
+
+        assert_eq!(c.blob_exists("team/app", &mounted).unwrap(), None);
+        assert!(matches!(
+            c.mount_blob("team/app", &mounted, "team/base").unwrap(),
+            Mount::Mounted
+        ));
+        assert_eq!(c.blob_exists("team/app", &mounted).unwrap(), Some(12));
+        {
+            let seen = seen.lock().unwrap();
+            let token_paths: Vec<&str> = seen
+                .iter()
+                .filter(|s| s.path.starts_with("/token"))
+                .map(|s| s.path.as_str())
+                .collect();
+            assert_eq!(
+                token_paths,
+                [
+                    "/token?service=reg&scope=repository%3Ateam%2Fapp%3Apull%2Cpush",
+                    "/token?service=reg&scope=repository%3Ateam%2Fapp%3Apull%2Cpush&scope=repository%3Ateam%2Fbase%3Apull",
+                ],
+                "one token for the repository, one with the mount's source as a scope of its own"
+            );
+        }
+
+        // A mount the registry answers with 202 is an upload session.
+        let other = Digest::of(b"not there");
+        let Mount::Started(upload) = c.mount_blob("team/app", &other, "team/base").unwrap() else {
+            panic!("expected an upload session")
+        };
+        c.cancel_upload(upload);
+
+        // Chunks, then the rest with the PUT.
+        let data: Vec<u8> = (0..2500u32).map(|i| i as u8).collect();
+        let digest = Digest::of(&data);
+        let mut upload = c.start_upload("team/app").unwrap();
+        c.upload_chunk(&mut upload, &data[..1000]).unwrap();
+        c.upload_chunk(&mut upload, &data[1000..2000]).unwrap();
+        assert_eq!(upload.offset(), 2000);
+        c.finish_upload(upload, &digest, &data[2000..]).unwrap();
+        assert_eq!(blobs.lock().unwrap()[&digest.to_string()], data);
+        {
+            let seen = seen.lock().unwrap();
+            let patches: Vec<_> = seen.iter().filter(|s| s.method == "PATCH").collect();
+            assert_eq!(patches.len(), 2);
+            assert_eq!(patches[1].content_range.as_deref(), Some("1000-1999"));
+            assert_eq!(
+                patches[1].content_type.as_deref(),
+                Some("application/octet-stream")
+            );
+        }
+
+        // A digest the uploaded bytes do not have: the registry's refusal, as one message.
+        let upload = c.start_upload("team/app").unwrap();
+        let e = c
+            .finish_upload(upload, &Digest::of(b"something else"), b"abc")
+            .unwrap_err();
+        assert!(
+            matches!(e, RegistryError::Rejected { status: 400, .. }),
+            "{e:?}"
+        );
+        assert!(e.to_string().contains("DIGEST_INVALID"), "{e}");
+        assert!(!e.is_transient());
+
+        let manifest = br#"{"schemaVersion":2}"#;
+        let d = c
+            .put_manifest("team/app", "v1", manifest::MEDIA_OCI_MANIFEST, manifest)
+            .unwrap();
+        assert_eq!(d, Digest::of(manifest));
+        let seen = seen.lock().unwrap();
+        let put = seen.iter().rfind(|s| s.method == "PUT").unwrap();
+        assert_eq!(
+            put.content_type.as_deref(),
+            Some(manifest::MEDIA_OCI_MANIFEST)
+        );
+        assert_eq!(put.body, manifest);
+        let tokens = seen.iter().filter(|s| s.path.starts_with("/token")).count();
+        assert_eq!(tokens, 2, "the push token is cached: {seen:#?}");
+    }
+
+    #[test]
+    fn push_refusals_and_wrong_digests() {
+        let (port, _) = serve(|req, _| {
+            if req.method == "PUT" {
+                reply(
+                    201,
+                    &[("Docker-Content-Digest", &Digest::of(b"other").to_string())],
+                    b"",
+                )
+            } else {
+                reply(401, &[("WWW-Authenticate", r#"Basic realm="r""#)], b"")
+            }
+        });
+        let c = local(port, None);
+        let e = c.start_upload("team/app").unwrap_err();
+        assert!(matches!(e, RegistryError::PushDenied { .. }), "{e:?}");
+        assert!(e.to_string().contains("nook login"), "{e}");
+        let e = c
+            .put_manifest("team/app", "v1", manifest::MEDIA_OCI_MANIFEST, b"{}")
+            .unwrap_err();
+        assert!(matches!(e, RegistryError::DigestMismatch { .. }), "{e:?}");
+    }
+
+    #[test]
+    fn token_scopes_union_the_challenge_and_ours() {
+        assert_eq!(
+            token_scopes(None, "repository:a:pull"),
+            ["repository:a:pull"]
+        );
+        assert_eq!(
+            token_scopes(Some("repository:a:pull"), "repository:a:pull"),
+            ["repository:a:pull"]
+        );
+        assert_eq!(
+            token_scopes(
+                Some("repository:a:pull,push repository:b:pull"),
+                "repository:a:pull,push"
+            ),
+            ["repository:a:pull,push", "repository:b:pull"]
+        );
+        assert!(token_scopes(None, "").is_empty());
+        assert_eq!(range_end("0-41"), Some(41));
+        assert_eq!(range_end("bytes=0-41"), Some(41));
+        assert_eq!(range_end("junk"), None);
     }
 }

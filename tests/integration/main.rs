@@ -11,6 +11,7 @@ mod image_commands;
 mod network;
 mod ports;
 mod pull;
+mod push;
 mod registries;
 mod run;
 mod save_load;
