@@ -47,6 +47,12 @@ pub enum Command {
         after_help = "An image that a container uses (running or exited) is not removed, even with -f: remove the container first.\n\nExamples:\n  nook rmi busybox\n  nook rmi -f 3f57d9401f8d"
     )]
     Rmi(RmiArgs),
+    /// Write images to an archive (docker-archive, oci-archive) or an OCI layout directory
+    #[command(after_help = SAVE_HELP)]
+    Save(SaveArgs),
+    /// Load images from a docker-archive or oci-archive (as `docker save` and skopeo write them)
+    #[command(after_help = LOAD_HELP)]
+    Load(LoadArgs),
     /// Show a container's or an image's details as JSON
     #[command(
         after_help = "Each name is looked up as a container first, then as an image, unless --type says which.\n\nExamples:\n  nook inspect busybox\n  nook inspect --format '{{.State.Status}}' web\n  nook inspect --type image --format '{{.Config.Cmd}}' busybox"
@@ -212,6 +218,58 @@ pub struct RmiArgs {
     /// Remove an image by ID even when it has several names (an image a container uses is never removed, even with -f: remove the container first)
     #[arg(short, long)]
     pub force: bool,
+}
+
+const SAVE_HELP: &str = "The archive keeps each image's config (so its ID), layers and tags; several images share the layers they have in common. \
+Layers are written uncompressed, as `docker save` writes them. Without -o the archive goes to standard output, which must not be a terminal. \
+With -o, the archive is written under a temporary name and renamed when complete.
+
+Examples:
+  nook save -o busybox.tar busybox
+  nook save busybox alpine:3.20 | gzip > images.tar.gz
+  nook save --format oci-archive -o app.tar 127.0.0.1:5000/team/app:1.0
+  nook save --format oci-dir -o ./layout busybox";
+
+const LOAD_HELP: &str = "Reads a docker-archive (docker save, skopeo docker-archive:) or an oci-archive (skopeo oci-archive:, nook save --format oci-archive), \
+uncompressed or compressed with gzip or zstd, and prints `Loaded image: NAME:TAG` for each tag (`Loaded image ID: sha256:…` for an untagged image). \
+Every digest in the archive is checked; an archive that is truncated, damaged or escapes its directory is refused and nothing of it is kept.
+
+Examples:
+  nook load -i busybox.tar
+  nook load < images.tar.gz
+  nook save busybox | ssh other-host nook load";
+
+#[derive(Debug, Args)]
+pub struct SaveArgs {
+    /// Images to save, by name or ID
+    #[arg(required = true)]
+    pub images: Vec<String>,
+    /// Write to FILE (a new or empty directory with --format oci-dir) instead of standard output
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Archive format
+    #[arg(long, value_enum, default_value_t = SaveFormat::DockerArchive)]
+    pub format: SaveFormat,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum SaveFormat {
+    /// The layout of `docker save`: manifest.json, configs and layer tars
+    DockerArchive,
+    /// An OCI image layout in a tar
+    OciArchive,
+    /// An OCI image layout in a directory (needs -o DIR)
+    OciDir,
+}
+
+#[derive(Debug, Args)]
+pub struct LoadArgs {
+    /// Read the archive from FILE instead of standard input
+    #[arg(short, long, value_name = "FILE")]
+    pub input: Option<PathBuf>,
+    /// Print only the `Loaded image` lines, no progress or warnings
+    #[arg(short, long)]
+    pub quiet: bool,
 }
 
 #[derive(Debug, Args)]

@@ -11,6 +11,7 @@ mod history;
 mod images;
 mod inspect;
 mod lifecycle;
+mod load;
 mod login;
 mod logs;
 mod port;
@@ -22,6 +23,7 @@ mod rename;
 mod rm;
 mod rmi;
 mod run;
+mod save;
 mod tag;
 mod wait;
 
@@ -91,6 +93,8 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Tag(args) => tag::run(args, &ctx),
         Command::Commit(args) => commit::run(args, &ctx),
         Command::Rmi(args) => rmi::run(args, &ctx),
+        Command::Save(args) => save::run(args, &ctx),
+        Command::Load(args) => load::run(args, &ctx),
         Command::Inspect(args) => inspect::run(args, &ctx),
         Command::History(args) => history::run(args, &ctx),
         Command::Login(args) => login::login(args, &ctx),

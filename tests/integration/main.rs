@@ -14,5 +14,6 @@ mod pull;
 mod push;
 mod registries;
 mod run;
+mod save_load;
 mod tls;
 mod token_auth;

@@ -1,0 +1,240 @@
+//! `nook save`: images → docker-archive, oci-archive or an OCI layout directory.
+//!
+//! Layer tars are rebuilt from the store byte for byte (`Store::layer_tar`) and checked
+//! against their diff ids as they are written. A file or directory given with `-o` is
+//! written under a temporary name beside it and renamed when complete, so an interrupted
+//! save never leaves a half archive under the name asked for.
+
+use std::fs;
+use std::io::{BufWriter, IsTerminal, Read, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+
+use super::{Ctx, find_image};
+use crate::cli::{SaveArgs, SaveFormat};
+use crate::image::archive::write::{
+    DirSink, LayerSource, SaveImage, Sink, TarSink, write_docker_archive, write_oci_layout,
+};
+use crate::image::digest::Digest;
+use crate::image::reference::Reference;
+use crate::runtime::userns;
+use crate::store::Store;
+
+pub fn run(args: SaveArgs, ctx: &Ctx) -> Result<i32> {
+    match (&args.output, args.format) {
+        (None, SaveFormat::OciDir) => {
+            bail!("--format oci-dir writes a directory: name it with -o DIR")
+        }
+        (None, _) if std::io::stdout().is_terminal() => bail!(
+            "refusing to write an image archive to a terminal: use -o FILE or redirect standard output"
+        ),
+        (Some(path), SaveFormat::DockerArchive | SaveFormat::OciArchive) if path.is_dir() => {
+            bail!(
+                "`{}` is a directory; -o names the archive file to write",
+                path.display()
+            )
+        }
+        _ => {}
+    }
+    let registries = ctx.registries()?;
+    // Layer files belong to subordinate ids (and some are unreadable to their owner alone):
+    // only root of the user namespace can read them all. Before any thread exists.
+    userns::enter(&ctx.paths.runtime, &|m| eprintln!("{m}"))?;
+    let store = ctx.store()?;
+    let images = collect(&store, &registries, &args.images)?;
+    let layers = StoreLayers(&store);
+    let write = |sink: &mut dyn Sink| -> Result<()> {
+        match args.format {
+            SaveFormat::DockerArchive => write_docker_archive(sink, &images, &layers)?,
+            SaveFormat::OciArchive | SaveFormat::OciDir => {
+                write_oci_layout(sink, &images, &layers)?
+            }
+        }
+        Ok(())
+    };
+    match (&args.output, args.format) {
+        (None, _) => {
+            let stdout = std::io::stdout().lock();
+            let mut sink = TarSink::new(BufWriter::with_capacity(1 << 20, stdout));
+            write(&mut sink)?;
+            sink.finish()?
+                .flush()
+                .context("cannot write the archive to standard output")?;
+        }
+        (Some(dir), SaveFormat::OciDir) => {
+            save_dir(dir, write).with_context(|| format!("cannot save to `{}`", dir.display()))?
+        }
+        (Some(file), _) => save_file(file, write)
+            .with_context(|| format!("cannot save to `{}`", file.display()))?,
+    }
+    Ok(0)
+}
+
+/// The images named, each once; an image named twice keeps both names.
+fn collect(
+    store: &Store,
+    registries: &crate::config::RegistriesConfig,
+    inputs: &[String],
+) -> Result<Vec<SaveImage>> {
+    let index = store.images()?;
+    let mut images: Vec<SaveImage> = Vec::new();
+    for input in inputs {
+        let (record, name) = find_image(&index, input, registries)
+            .with_context(|| format!("cannot save {input}"))?;
+        let name = name.map(|n| Reference::parse(&n)).transpose()?;
+        if let Some(existing) = images.iter_mut().find(|i| i.config_digest == record.id) {
+            if let Some(name) = name
+                && !existing.names.contains(&name)
+            {
+                existing.names.push(name);
+            }
+            continue;
+        }
+        let config = store
+            .read_blob(&record.id)
+            .with_context(|| format!("cannot save {input}: reading its config"))?;
+        let platform = (!record.architecture.is_empty() && !record.os.is_empty())
+            .then(|| (record.architecture.clone(), record.os.clone()));
+        images.push(SaveImage {
+            config,
+            config_digest: record.id.clone(),
+            diff_ids: record.layers.clone(),
+            names: name.into_iter().collect(),
+            // Written unchanged only if it lists the uncompressed layers the archive holds.
+            stored_manifest: store.read_blob(&record.manifest).ok(),
+            platform,
+        });
+    }
+    Ok(images)
+}
+
+struct StoreLayers<'a>(&'a Store);
+
+impl LayerSource for StoreLayers<'_> {
+    fn open(
+        &self,
+        diff_id: &Digest,
+    ) -> std::result::Result<(Box<dyn Read + '_>, u64), Box<dyn std::error::Error + Send + Sync>>
+    {
+        let tar = self.0.layer_tar(diff_id)?;
+        let size = tar.size();
+        Ok((Box::new(tar), size))
+    }
+}
+
+/// `.NAME.nook-save-PID` beside `path`: same directory, so the final rename is atomic.
+fn temporary_beside(path: &Path) -> Result<PathBuf> {
+    let name = path
+        .file_name()
+        .with_context(|| format!("`{}` names no file", path.display()))?;
+    let parent = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    Ok(parent.join(format!(
+        ".{}.nook-save-{}",
+        name.to_string_lossy(),
+        std::process::id()
+    )))
+}
+
+/// Removes what it guards unless disarmed.
+struct Cleanup {
+    path: Option<PathBuf>,
+    dir: bool,
+}
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        if let Some(path) = &self.path {
+            let _ = if self.dir {
+                fs::remove_dir_all(path)
+            } else {
+                fs::remove_file(path)
+            };
+        }
+    }
+}
+
+fn save_file(path: &Path, write: impl FnOnce(&mut dyn Sink) -> Result<()>) -> Result<()> {
+    let tmp = temporary_beside(path)?;
+    let dir = tmp.parent().expect("a sibling has a parent").to_path_buf();
+    // An unnamed file in the target's directory, where the file system has them: a save
+    // killed while writing (Ctrl-C, the long part) then leaves nothing at all behind.
+    let (file, named) = match unnamed_file(&dir) {
+        Some(file) => (file, false),
+        None => (
+            fs::File::create(&tmp).with_context(|| format!("cannot create `{}`", tmp.display()))?,
+            true,
+        ),
+    };
+    let mut cleanup = Cleanup {
+        path: named.then(|| tmp.clone()),
+        dir: false,
+    };
+    let mut sink = TarSink::new(BufWriter::with_capacity(1 << 20, file));
+    write(&mut sink)?;
+    let file = sink
+        .finish()?
+        .into_inner()
+        .map_err(|e| e.into_error())
+        .with_context(|| format!("cannot write `{}`", tmp.display()))?;
+    file.sync_all()
+        .with_context(|| format!("cannot flush `{}`", tmp.display()))?;
+    if !named {
+        // linkat cannot replace a file, so the archive gets the temporary name first and is
+        // renamed over any old one.
+        use std::os::fd::AsRawFd;
+        let proc_path = format!("/proc/self/fd/{}", file.as_raw_fd());
+        nix::unistd::linkat(
+            None,
+            Path::new(&proc_path),
+            None,
+            tmp.as_path(),
+            nix::fcntl::AtFlags::AT_SYMLINK_FOLLOW,
+        )
+        .with_context(|| format!("cannot create `{}`", tmp.display()))?;
+        cleanup.path = Some(tmp.clone());
+    }
+    fs::rename(&tmp, path).with_context(|| format!("cannot rename `{}`", tmp.display()))?;
+    cleanup.path = None;
+    Ok(())
+}
+
+/// An `O_TMPFILE` file in `dir`, or `None` where the file system (or /proc) does not
+/// offer them; the caller then uses a named temporary file.
+fn unnamed_file(dir: &Path) -> Option<fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    if !Path::new("/proc/self/fd").is_dir() {
+        return None;
+    }
+    fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .mode(0o666)
+        .custom_flags(libc::O_TMPFILE)
+        .open(dir)
+        .ok()
+}
+
+/// An OCI layout in a new directory, or in place of an empty one (rename replaces an empty
+/// directory atomically). A layout that exists already is not added to.
+fn save_dir(path: &Path, write: impl FnOnce(&mut dyn Sink) -> Result<()>) -> Result<()> {
+    if let Ok(mut entries) = fs::read_dir(path)
+        && entries.next().is_some()
+    {
+        bail!("the directory exists and is not empty; give a new or empty directory");
+    }
+    let tmp = temporary_beside(path)?;
+    fs::create_dir(&tmp).with_context(|| format!("cannot create `{}`", tmp.display()))?;
+    let mut cleanup = Cleanup {
+        path: Some(tmp.clone()),
+        dir: true,
+    };
+    write(&mut DirSink::new(&tmp))?;
+    crate::sys::syncfs(&tmp).with_context(|| format!("cannot flush `{}`", tmp.display()))?;
+    fs::rename(&tmp, path).with_context(|| format!("cannot rename `{}`", tmp.display()))?;
+    cleanup.path = None;
+    Ok(())
+}
