@@ -5,6 +5,7 @@ pub mod archive;
 pub mod auth;
 pub mod config;
 pub mod digest;
+pub mod gzip;
 pub mod manifest;
 pub mod push;
 pub mod reference;

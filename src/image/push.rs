@@ -11,8 +11,8 @@
 //! *rebuilt* otherwise: its tar stream, byte-exact from the store, compressed here.
 //!
 //! Repeated pushes give the same manifest digest for two reasons: compression is
-//! deterministic (gzip through flate2 at a fixed level with a zeroed header time, zstd at a
-//! fixed level, single-threaded), and when every blob a known manifest names is reused, that
+//! deterministic (gzip in fixed 1 MiB blocks at a fixed level with a zeroed header time, see
+//! the gzip module; zstd at a fixed level, single-threaded), and when every blob a known manifest names is reused, that
 //! manifest's own bytes are pushed again rather than a re-serialisation. A pulled image pushed
 //! to another repository of its registry thus keeps the digest it was pulled with.
 //!
@@ -30,6 +30,7 @@ use oci_spec::image::ImageManifest;
 use serde::Serialize;
 
 use crate::image::digest::{Digest, Hasher};
+use crate::image::gzip::ParallelGzip;
 use crate::image::manifest::{self, Compression};
 use crate::image::registry::{Client, Mount, RegistryError, Upload};
 
@@ -472,10 +473,7 @@ fn compress<S: BlobSink>(
         },
     };
     let mut encoder: Box<dyn Encoder + '_> = match compression {
-        Compression::Gzip => Box::new(flate2::write::GzEncoder::new(
-            &mut *out,
-            flate2::Compression::new(GZIP_LEVEL),
-        )),
+        Compression::Gzip => Box::new(ParallelGzip::new(&mut *out, GZIP_LEVEL)),
         Compression::Zstd => Box::new(
             zstd::stream::write::Encoder::new(&mut *out, ZSTD_LEVEL).map_err(|source| {
                 PushError::Compress {
@@ -515,7 +513,7 @@ trait Encoder: Write {
     fn finish_stream(&mut self) -> io::Result<()>;
 }
 
-impl<W: Write> Encoder for flate2::write::GzEncoder<W> {
+impl<W: Write> Encoder for ParallelGzip<W> {
     fn finish_stream(&mut self) -> io::Result<()> {
         self.try_finish()
     }

@@ -15,7 +15,8 @@
 //! ```text
 //! images.json              every image record and tag; replaced atomically
 //! blobs/sha256/<hex>       manifests and configs, named by their digest, verified on read
-//! layers/<diff-id hex>/    one extracted layer: diff/ (overlay form) and layer.json
+//! layers/<diff-id hex>/    one extracted layer: diff/ (overlay form), layer.json, and
+//!                          tar-split.gz (what rebuilds its tar byte for byte: push, save)
 //! layers/.staging/<hex>    a layer being extracted; renamed into place when whole
 //! layers/.trash/<name>     a removed layer waiting to be deleted
 //! locks/                   metadata.lock and one lock per layer being extracted

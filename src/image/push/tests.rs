@@ -556,7 +556,9 @@ fn a_stream_that_fails_its_last_read_is_never_completed() {
             Ok(n)
         }
     }
-    let data = noise(10_000);
+    // More than the gzip encoder holds back (a 1 MiB block per processor), so chunks went up
+    // before the failure.
+    let data = noise(12 << 20);
     let sink = FakeSink::default();
     let e = upload_layer(
         &sink,
