@@ -2,6 +2,7 @@
 //! writing a container's changes as a layer. Pure file-tree code, no namespaces or HTTP.
 
 pub mod changes;
+pub mod flatten;
 pub mod pack;
 pub mod split;
 pub mod unpack;
