@@ -129,7 +129,40 @@ fn first_block_checked<'a>(input: impl Read + 'a) -> Result<impl Read + 'a> {
             "the input is not a tar archive (its first block is not a tar header); nook imports tar archives, uncompressed or compressed with gzip or zstd"
         );
     }
-    Ok(std::io::Cursor::new(block).chain(stream))
+    Ok(EndChecked {
+        inner: std::io::Cursor::new(block).chain(stream),
+        trailing_zeros: 0,
+    })
+}
+
+/// Two zero blocks: how every tar writer ends an archive.
+const END_OF_ARCHIVE: u64 = 1024;
+
+/// Passes the archive through, and at its end fails unless it ended with tar's end-of-archive
+/// blocks. The tar reader stops quietly at an entry boundary, so a plain tar cut there would
+/// read as a smaller complete one; and an `export` killed while writing leaves exactly that
+/// (it writes in whole blocks).
+struct EndChecked<R> {
+    inner: R,
+    /// How many zero bytes the stream has ended with so far.
+    trailing_zeros: u64,
+}
+
+impl<R: Read> Read for EndChecked<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if n == 0 && !buf.is_empty() && self.trailing_zeros < END_OF_ARCHIVE {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "the archive is truncated: it ends without tar's end-of-archive blocks",
+            ));
+        }
+        match buf[..n].iter().rposition(|&b| b != 0) {
+            Some(last) => self.trailing_zeros = (n - last - 1) as u64,
+            None => self.trailing_zeros += n as u64,
+        }
+        Ok(n)
+    }
 }
 
 /// A config as `docker import` writes one: this machine's platform, the `-c` instructions,
@@ -204,6 +237,12 @@ mod tests {
         assert_eq!(read_all(&zst).unwrap(), tar);
         // An empty archive is only its end blocks.
         assert_eq!(read_all(&[0; 1024]).unwrap(), [0; 1024]);
+        // Cut at an entry boundary: the end blocks are missing.
+        let two = [tar_of("a"), tar_of("b")].concat();
+        let err = read_all(&two[..1024]).unwrap_err();
+        assert!(format!("{err:#}").contains("truncated"), "{err:#}");
+        let err = read_all(&[0; 512]).unwrap_err();
+        assert!(format!("{err:#}").contains("truncated"), "{err:#}");
         // Cut short: the gzip stream says so (when read to its end).
         let err = read_all(&gz[..gz.len() - 10]).unwrap_err();
         assert!(format!("{err:#}").contains("truncated"), "{err:#}");
