@@ -634,7 +634,7 @@ pub struct CommitArgs {
 }
 
 const EXPORT_HELP: &str = "The archive holds the container's root file system as the container sees it: its image's files with its own changes, deletions applied, owners, modes, links and extended attributes kept. \
-What nook mounts into the container (/proc, /dev, /sys, /etc/hosts, volumes) is not in it, only the empty mount points. Works on running and stopped containers. \
+What nook mounts into the container (/proc, /dev, /sys, /etc/hosts, volumes) is not in it: only the mount points, empty (or the image's own file under a mounted one). Works on running and stopped containers. \
 Without -o the archive goes to standard output, which must not be a terminal; with -o it is written under a temporary name and renamed when complete.
 
 Examples:

@@ -100,24 +100,22 @@ struct Walk<W: Write> {
     overlay: bool,
 }
 
-/// What the topmost layer that mentions a name says it is.
-enum Decided {
-    Hidden,
-    Node {
-        host: PathBuf,
-        meta: fs::Metadata,
-        /// For a directory: the same directory in lower layers, top first, while they merge.
-        below: Vec<PathBuf>,
-        /// A lower layer had a whiteout or a non-directory by this name: layers further down
-        /// no longer merge into the directory.
-        closed: bool,
-    },
+/// What the topmost layer that has a name holds by that name.
+struct Node {
+    host: PathBuf,
+    meta: fs::Metadata,
+    /// For a directory: the same directory in lower layers, top first, while they merge.
+    below: Vec<PathBuf>,
+    /// A lower layer had a whiteout or a non-directory by this name: layers further down no
+    /// longer merge into the directory.
+    closed: bool,
 }
 
 impl<W: Write> Walk<W> {
     /// Writes the entries of directory `rel`, merged from `sources` (its copies, top first).
     fn dir(&mut self, rel: &Path, sources: &[PathBuf]) -> Result<()> {
-        let mut decided: BTreeMap<OsString, Decided> = BTreeMap::new();
+        // Each name as the topmost layer that mentions it decided: `None` for a whiteout.
+        let mut decided: BTreeMap<OsString, Option<Node>> = BTreeMap::new();
         for source in sources {
             // A running container may remove a directory as it is read: gone is empty.
             let listed = match fs::read_dir(source) {
@@ -156,25 +154,25 @@ impl<W: Write> Walk<W> {
                 let whiteout = self.overlay && is_whiteout_device(&meta);
                 match decided.get_mut(&name) {
                     None if whiteout => {
-                        decided.insert(name, Decided::Hidden);
+                        decided.insert(name, None);
                     }
                     None => {
                         decided.insert(
                             name,
-                            Decided::Node {
+                            Some(Node {
                                 host,
                                 meta,
                                 below: Vec::new(),
                                 closed: false,
-                            },
+                            }),
                         );
                     }
-                    Some(Decided::Node {
+                    Some(Some(Node {
                         meta: top,
                         below,
                         closed,
                         ..
-                    }) if top.is_dir() && !*closed => {
+                    })) if top.is_dir() && !*closed => {
                         if meta.is_dir() {
                             below.push(host);
                         } else {
@@ -187,20 +185,20 @@ impl<W: Write> Walk<W> {
             for name in whiteouts {
                 match decided.get_mut(&name) {
                     None => {
-                        decided.insert(name, Decided::Hidden);
+                        decided.insert(name, None);
                     }
-                    Some(Decided::Node { closed, .. }) => *closed = true,
-                    Some(Decided::Hidden) => {}
+                    Some(Some(node)) => node.closed = true,
+                    Some(None) => {}
                 }
             }
             if self.overlay && is_opaque(source)? {
                 break;
             }
         }
-        for (name, decision) in decided {
-            let Decided::Node {
+        for (name, node) in decided {
+            let Some(Node {
                 host, meta, below, ..
-            } = decision
+            }) = node
             else {
                 continue;
             };
