@@ -4,7 +4,8 @@
 //! owners as the container sees them (this runs as root of nook's user namespace, where the
 //! store's ids are the container's), modes, modification times, symlinks, hard links among
 //! the changed files, and extended attributes as PAX `SCHILY.xattr.` records — except the
-//! overlay drivers' own bookkeeping.
+//! overlay drivers' own bookkeeping. [`NodeWriter`], the part that writes one file as tar
+//! entries, also writes `export`'s flattened trees (see [`super::flatten`]).
 
 use std::collections::HashMap;
 use std::ffi::OsString;
