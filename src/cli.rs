@@ -127,6 +127,12 @@ pub enum Command {
     /// Create a new image from a container's changes
     #[command(after_help = COMMIT_HELP)]
     Commit(CommitArgs),
+    /// Write a container's whole file system as a tar archive
+    #[command(after_help = EXPORT_HELP)]
+    Export(ExportArgs),
+    /// Create a single-layer image from a tar archive of a file system
+    #[command(after_help = IMPORT_HELP)]
+    Import(ImportArgs),
     /// Manage containers
     #[command(subcommand)]
     Container(ContainerCommand),
@@ -586,6 +592,9 @@ pub enum ContainerCommand {
     /// List the files and directories a container added (A), changed (C) or deleted (D)
     #[command(after_help = DIFF_HELP)]
     Diff(DiffArgs),
+    /// Write a container's whole file system as a tar archive
+    #[command(after_help = EXPORT_HELP)]
+    Export(ExportArgs),
     /// Remove all stopped containers
     Prune(PruneArgs),
 }
@@ -620,6 +629,47 @@ pub struct CommitArgs {
     #[arg(short, long)]
     pub quiet: bool,
     pub container: String,
+    /// The new image's name, REPOSITORY[:TAG]; without one the image shows as <none>
+    pub repository: Option<String>,
+}
+
+const EXPORT_HELP: &str = "The archive holds the container's root file system as the container sees it: its image's files with its own changes, deletions applied, owners, modes, links and extended attributes kept. \
+What nook mounts into the container (/proc, /dev, /sys, /etc/hosts, volumes) is not in it: only the mount points, empty (or the image's own file under a mounted one). Works on running and stopped containers. \
+Without -o the archive goes to standard output, which must not be a terminal; with -o it is written under a temporary name and renamed when complete.
+
+Examples:
+  nook export -o web.tar web
+  nook export web | gzip > web.tar.gz
+  nook export web | nook import - web-flat:1";
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// Write to FILE instead of standard output
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    pub container: String,
+}
+
+const IMPORT_HELP: &str = "The archive (a tar of a root file system, uncompressed or compressed with gzip or zstd) becomes the one layer of a new image for this machine's platform, \
+with -c instructions as its configuration and a history entry holding the message. Prints the new image's ID. \
+A URL is not fetched: download the archive first. An archive that is not a tar, is truncated or has entries that leave it is refused, and nothing of it is kept.
+
+Examples:
+  nook export web | nook import - web-flat:1
+  nook import -c 'CMD [\"/bin/sh\"]' -m 'from the build' rootfs.tar.gz base:1
+  nook import -c 'ENV PATH=/usr/bin:/bin' -c 'WORKDIR /srv' - < rootfs.tar";
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// A Dockerfile instruction applied to the new image's configuration: CMD, ENTRYPOINT, ENV, EXPOSE, LABEL, USER, WORKDIR, VOLUME or STOPSIGNAL (repeatable)
+    #[arg(short, long = "change", value_name = "INSTRUCTION")]
+    pub change: Vec<String>,
+    /// A message, kept in the image's history
+    #[arg(short, long)]
+    pub message: Option<String>,
+    /// The archive: a file, or `-` for standard input
+    #[arg(value_name = "FILE|-")]
+    pub source: String,
     /// The new image's name, REPOSITORY[:TAG]; without one the image shows as <none>
     pub repository: Option<String>,
 }

@@ -1,4 +1,4 @@
-//! `nook container …`: `diff`, `prune`.
+//! `nook container …`: `diff`, `export`, `prune`.
 
 use std::io::BufRead;
 
@@ -13,6 +13,7 @@ use crate::store::containers::{Status, dir_size};
 pub fn run(command: ContainerCommand, ctx: &Ctx) -> Result<i32> {
     match command {
         ContainerCommand::Diff(args) => super::diff::run(args, ctx),
+        ContainerCommand::Export(args) => super::export::run(args, ctx),
         ContainerCommand::Prune(args) => prune(args, ctx),
     }
 }

@@ -52,14 +52,24 @@ pub fn run(args: DiffArgs, ctx: &Ctx) -> Result<i32> {
     Ok(0)
 }
 
-/// What container `record` changed, sorted by path, and the directory the changed files are
-/// read from (its overlay upper directory, or its vfs copy). Run as root of nook's user
-/// namespace: what the container wrote belongs to subordinate ids, in directories that may
-/// be mode 0700.
-pub(crate) fn container_changes(
+/// Where a container's root file system is kept.
+pub(crate) struct ContainerRoot {
+    pub storage: Storage,
+    /// The image's layer directories, BOTTOM first.
+    pub layers: Vec<std::path::PathBuf>,
+    /// Its overlay upper directory, or its vfs copy.
+    pub upper: std::path::PathBuf,
+    /// For vfs: whether the copy has been made (a container that never started has none, and
+    /// its root is still just the image's).
+    pub copied: bool,
+}
+
+/// Where container `record`'s root file system is: its image's layers and its own directory,
+/// read as its storage driver writes it.
+pub(crate) fn container_root(
     store: &crate::store::Store,
     record: &crate::store::containers::ContainerRecord,
-) -> Result<(Vec<changes::Change>, std::path::PathBuf)> {
+) -> Result<ContainerRoot> {
     // `auto`: the first container to start settled the store's driver for all of them; with
     // none settled yet this one never started, and its empty upper directory reads as no
     // changes either way.
@@ -67,7 +77,7 @@ pub(crate) fn container_changes(
         "auto" => crate::runtime::container::saved_driver(store),
         name => Some(Driver::parse(name).with_context(|| {
             format!(
-                "container {} uses the unknown storage driver `{name}`; this nook cannot read its changes",
+                "container {} uses the unknown storage driver `{name}`; this nook cannot read its files",
                 record.name
             )
         })?),
@@ -84,24 +94,41 @@ pub(crate) fn container_changes(
         .ok_or_else(|| crate::store::containers::ContainerError::ImageGone {
             image: record.image_id.clone(),
         })?;
-    let layers: Vec<_> = image
+    let layers = image
         .layers
         .iter()
         .map(|d| store.layer_diff_dir(d))
         .collect();
     let upper = store.container_upper_dir(&record.id);
+    Ok(ContainerRoot {
+        storage,
+        layers,
+        copied: vfs_copied(&upper),
+        upper,
+    })
+}
+
+/// What container `record` changed, sorted by path, and the directory the changed files are
+/// read from (its overlay upper directory, or its vfs copy). Run as root of nook's user
+/// namespace: what the container wrote belongs to subordinate ids, in directories that may
+/// be mode 0700.
+pub(crate) fn container_changes(
+    store: &crate::store::Store,
+    record: &crate::store::containers::ContainerRecord,
+) -> Result<(Vec<changes::Change>, std::path::PathBuf)> {
+    let root = container_root(store, record)?;
     let mut mount_points = NOOK_MOUNT_POINTS.to_vec();
     if record.config.keep_id {
         mount_points.extend_from_slice(KEEP_ID_MOUNT_POINTS);
     }
-    let list = if storage == Storage::FullCopy && !vfs_copied(&upper) {
+    let list = if root.storage == Storage::FullCopy && !root.copied {
         // A vfs container that never started has no copy yet: it changed nothing.
         Vec::new()
     } else {
-        changes::changes(&upper, storage, &layers, &mount_points)
+        changes::changes(&root.upper, root.storage, &root.layers, &mount_points)
             .with_context(|| format!("cannot read the changes of container {}", record.name))?
     };
-    Ok((list, upper))
+    Ok((list, root.upper))
 }
 
 /// The vfs driver marks a finished copy with `vfs.done` next to `upper/`.

@@ -7,13 +7,16 @@ mod completion;
 mod container;
 mod diff;
 mod exec;
+mod export;
 mod history;
 mod images;
+mod import;
 mod inspect;
 mod lifecycle;
 mod load;
 mod login;
 mod logs;
+mod output;
 mod port;
 mod progress;
 mod ps;
@@ -115,6 +118,8 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Rename(args) => rename::run(args, &ctx),
         Command::Attach(args) => attach::run(args, &ctx),
         Command::Diff(args) => diff::run(args, &ctx),
+        Command::Export(args) => export::run(args, &ctx),
+        Command::Import(args) => import::run(args, &ctx),
         Command::Container(command) => container::run(command, &ctx),
         Command::Monitor(args) => {
             // Started into a fresh user namespace (the child's side of the handshake), or

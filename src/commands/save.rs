@@ -7,10 +7,11 @@
 
 use std::fs;
 use std::io::{BufWriter, IsTerminal, Read, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 
+use super::output::{Cleanup, check_file_target, temporary_beside, write_file_atomically};
 use super::{Ctx, find_image};
 use crate::cli::{SaveArgs, SaveFormat};
 use crate::image::archive::write::{
@@ -29,11 +30,8 @@ pub fn run(args: SaveArgs, ctx: &Ctx) -> Result<i32> {
         (None, _) if std::io::stdout().is_terminal() => bail!(
             "refusing to write an image archive to a terminal: use -o FILE or redirect standard output"
         ),
-        (Some(path), SaveFormat::DockerArchive | SaveFormat::OciArchive) if path.is_dir() => {
-            bail!(
-                "`{}` is a directory; -o names the archive file to write",
-                path.display()
-            )
+        (Some(path), SaveFormat::DockerArchive | SaveFormat::OciArchive) => {
+            check_file_target(path)?
         }
         _ => {}
     }
@@ -123,99 +121,15 @@ impl LayerSource for StoreLayers<'_> {
     }
 }
 
-/// `.NAME.nook-save-PID` beside `path`: same directory, so the final rename is atomic.
-fn temporary_beside(path: &Path) -> Result<PathBuf> {
-    let name = path
-        .file_name()
-        .with_context(|| format!("`{}` names no file", path.display()))?;
-    let parent = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    Ok(parent.join(format!(
-        ".{}.nook-save-{}",
-        name.to_string_lossy(),
-        std::process::id()
-    )))
-}
-
-/// Removes what it guards unless disarmed.
-struct Cleanup {
-    path: Option<PathBuf>,
-    dir: bool,
-}
-
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        if let Some(path) = &self.path {
-            let _ = if self.dir {
-                fs::remove_dir_all(path)
-            } else {
-                fs::remove_file(path)
-            };
-        }
-    }
-}
-
 fn save_file(path: &Path, write: impl FnOnce(&mut dyn Sink) -> Result<()>) -> Result<()> {
-    let tmp = temporary_beside(path)?;
-    let dir = tmp.parent().expect("a sibling has a parent").to_path_buf();
-    // An unnamed file in the target's directory, where the file system has them: a save
-    // killed while writing (Ctrl-C, the long part) then leaves nothing at all behind.
-    let (file, named) = match unnamed_file(&dir) {
-        Some(file) => (file, false),
-        None => (
-            fs::File::create(&tmp).with_context(|| format!("cannot create `{}`", tmp.display()))?,
-            true,
-        ),
-    };
-    let mut cleanup = Cleanup {
-        path: named.then(|| tmp.clone()),
-        dir: false,
-    };
-    let mut sink = TarSink::new(BufWriter::with_capacity(1 << 20, file));
-    write(&mut sink)?;
-    let file = sink
-        .finish()?
-        .into_inner()
-        .map_err(|e| e.into_error())
-        .with_context(|| format!("cannot write `{}`", tmp.display()))?;
-    file.sync_all()
-        .with_context(|| format!("cannot flush `{}`", tmp.display()))?;
-    if !named {
-        // linkat cannot replace a file, so the archive gets the temporary name first and is
-        // renamed over any old one.
-        use std::os::fd::AsRawFd;
-        let proc_path = format!("/proc/self/fd/{}", file.as_raw_fd());
-        nix::unistd::linkat(
-            None,
-            Path::new(&proc_path),
-            None,
-            tmp.as_path(),
-            nix::fcntl::AtFlags::AT_SYMLINK_FOLLOW,
-        )
-        .with_context(|| format!("cannot create `{}`", tmp.display()))?;
-        cleanup.path = Some(tmp.clone());
-    }
-    fs::rename(&tmp, path).with_context(|| format!("cannot rename `{}`", tmp.display()))?;
-    cleanup.path = None;
-    Ok(())
-}
-
-/// An `O_TMPFILE` file in `dir`, or `None` where the file system (or /proc) does not
-/// offer them; the caller then uses a named temporary file.
-fn unnamed_file(dir: &Path) -> Option<fs::File> {
-    use std::os::unix::fs::OpenOptionsExt;
-    if !Path::new("/proc/self/fd").is_dir() {
-        return None;
-    }
-    fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .mode(0o666)
-        .custom_flags(libc::O_TMPFILE)
-        .open(dir)
-        .ok()
+    write_file_atomically(path, |file| {
+        let mut sink = TarSink::new(BufWriter::with_capacity(1 << 20, file));
+        write(&mut sink)?;
+        sink.finish()?
+            .into_inner()
+            .map_err(|e| e.into_error())
+            .with_context(|| format!("cannot write `{}`", path.display()))
+    })
 }
 
 /// An OCI layout in a new directory, or in place of an empty one (rename replaces an empty

@@ -1,7 +1,9 @@
-//! Layer tar streams: applying them to a directory (with hostile-input guards) and, later,
-//! writing a container's changes as a layer. Pure file-tree code, no namespaces or HTTP.
+//! Layer tar streams: applying them to a directory (with hostile-input guards), writing a
+//! container's changes as a layer, and a container's merged file system as one tar (export).
+//! Pure file-tree code, no namespaces or HTTP.
 
 pub mod changes;
+pub mod flatten;
 pub mod pack;
 pub mod split;
 pub mod unpack;

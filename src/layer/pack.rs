@@ -4,7 +4,8 @@
 //! owners as the container sees them (this runs as root of nook's user namespace, where the
 //! store's ids are the container's), modes, modification times, symlinks, hard links among
 //! the changed files, and extended attributes as PAX `SCHILY.xattr.` records — except the
-//! overlay drivers' own bookkeeping.
+//! overlay drivers' own bookkeeping. [`NodeWriter`], the part that writes one file as tar
+//! entries, also writes `export`'s flattened trees (see [`super::flatten`]).
 
 use std::collections::HashMap;
 use std::ffi::OsString;
@@ -58,10 +59,7 @@ pub fn write_layer<W: Write>(
     root: &Path,
     changes: &[Change],
 ) -> Result<(W, PackReport), PackError> {
-    let mut builder = tar::Builder::new(out);
-    let mut report = PackReport::default();
-    // First path written for each (device, inode) with more than one link.
-    let mut linked: HashMap<(u64, u64), PathBuf> = HashMap::new();
+    let mut writer = NodeWriter::new(out);
     for change in changes {
         let rel = change.path.strip_prefix("/").unwrap_or(&change.path);
         if rel.as_os_str().is_empty() {
@@ -71,12 +69,10 @@ pub fn write_layer<W: Write>(
             let name = rel.file_name().unwrap_or_default();
             let mut whiteout = WHITEOUT_PREFIX.to_vec();
             whiteout.extend_from_slice(name.as_bytes());
-            let path = rel.with_file_name(OsString::from_vec(whiteout));
-            let mut header = plain_header(tar::EntryType::Regular, 0o644);
-            builder
-                .append_data(&mut header, &path, io::empty())
-                .map_err(err("write the layer entry for", &change.path))?;
-            report.entries += 1;
+            writer.marker(
+                &rel.with_file_name(OsString::from_vec(whiteout)),
+                &change.path,
+            )?;
             continue;
         }
         let host = root.join(rel);
@@ -86,19 +82,75 @@ pub fn write_layer<W: Write>(
             Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
             Err(e) => return Err(err("inspect", &change.path)(e)),
         };
-        let file_type = meta.file_type();
-        if is_whiteout_device(&meta) || file_type.is_socket() {
+        if !writer.node(rel, &host, &meta, &change.path)? {
             continue;
         }
-        for (name, value) in
-            xattrs(&host).map_err(err("read the extended attributes of", &change.path))?
+        if meta.is_dir()
+            && is_opaque_dir(&host, OPAQUE_XATTRS).map_err(err("inspect", &change.path))?
         {
+            writer.marker(
+                &rel.join(std::ffi::OsStr::from_bytes(OPAQUE_MARKER)),
+                &change.path,
+            )?;
+        }
+    }
+    writer.finish()
+}
+
+/// Writes file-system nodes as tar entries, one call each, in the form every OCI tool reads:
+/// owners as this process sees them, modes, modification times, symlinks, hard links among
+/// the nodes written (the first name written carries the content), device nodes, and
+/// extended attributes as PAX `SCHILY.xattr.` records without the overlay drivers' own.
+/// Shared by commit's layers and export's flattened tree, so both write files alike.
+pub struct NodeWriter<W: Write> {
+    builder: tar::Builder<W>,
+    /// First path written for each (device, inode) with more than one link.
+    linked: HashMap<(u64, u64), PathBuf>,
+    report: PackReport,
+}
+
+impl<W: Write> NodeWriter<W> {
+    pub fn new(out: W) -> NodeWriter<W> {
+        NodeWriter {
+            builder: tar::Builder::new(out),
+            linked: HashMap::new(),
+            report: PackReport::default(),
+        }
+    }
+
+    /// An empty, root-owned regular file entry: a whiteout (`.wh.NAME`) or an opaque marker.
+    pub fn marker(&mut self, rel: &Path, shown: &Path) -> Result<(), PackError> {
+        let mut header = plain_header(tar::EntryType::Regular, 0o644);
+        self.builder
+            .append_data(&mut header, rel, io::empty())
+            .map_err(err("write the tar entry for", shown))?;
+        self.report.entries += 1;
+        Ok(())
+    }
+
+    /// Writes the node at `host` (whose `lstat` is `meta`) as entry `rel`; `shown` names it in
+    /// errors (its path in the container). Returns whether it was written: a whiteout device
+    /// or a socket is not.
+    pub fn node(
+        &mut self,
+        rel: &Path,
+        host: &Path,
+        meta: &fs::Metadata,
+        shown: &Path,
+    ) -> Result<bool, PackError> {
+        let file_type = meta.file_type();
+        if is_whiteout_device(meta) || file_type.is_socket() {
+            return Ok(false);
+        }
+        let write_err = || err("write the tar entry for", shown);
+        let builder = &mut self.builder;
+        for (name, value) in xattrs(host).map_err(err("read the extended attributes of", shown))? {
             builder
                 .append_pax_extensions([(
                     format!("SCHILY.xattr.{name}").as_str(),
                     value.as_slice(),
                 )])
-                .map_err(err("write the layer entry for", &change.path))?;
+                .map_err(write_err())?;
         }
         let mut header = tar::Header::new_gnu();
         header.set_mode(meta.mode() & 0o7777);
@@ -112,46 +164,38 @@ pub fn write_layer<W: Write>(
             path.push("/");
             builder
                 .append_data(&mut header, Path::new(&path), io::empty())
-                .map_err(err("write the layer entry for", &change.path))?;
-            if is_opaque_dir(&host, OPAQUE_XATTRS).map_err(err("inspect", &change.path))? {
-                let marker = rel.join(std::ffi::OsStr::from_bytes(OPAQUE_MARKER));
-                let mut h = plain_header(tar::EntryType::Regular, 0o644);
-                builder
-                    .append_data(&mut h, &marker, io::empty())
-                    .map_err(err("write the layer entry for", &change.path))?;
-                report.entries += 1;
-            }
+                .map_err(write_err())?;
         } else if file_type.is_symlink() {
             header.set_entry_type(tar::EntryType::Symlink);
-            let target = fs::read_link(&host).map_err(err("read the link", &change.path))?;
+            let target = fs::read_link(host).map_err(err("read the link", shown))?;
             builder
                 .append_link(&mut header, rel, &target)
-                .map_err(err("write the layer entry for", &change.path))?;
+                .map_err(write_err())?;
         } else if file_type.is_file() {
             if meta.nlink() > 1 {
                 let key = (meta.dev(), meta.ino());
-                if let Some(first) = linked.get(&key) {
+                if let Some(first) = self.linked.get(&key) {
                     header.set_entry_type(tar::EntryType::Link);
                     builder
                         .append_link(&mut header, rel, first)
-                        .map_err(err("write the layer entry for", &change.path))?;
-                    report.entries += 1;
-                    continue;
+                        .map_err(write_err())?;
+                    self.report.entries += 1;
+                    return Ok(true);
                 }
-                linked.insert(key, rel.to_path_buf());
+                self.linked.insert(key, rel.to_path_buf());
             }
             header.set_entry_type(tar::EntryType::Regular);
             header.set_size(meta.len());
             let file = fs::OpenOptions::new()
                 .read(true)
                 .custom_flags(libc::O_NOFOLLOW)
-                .open(&host)
-                .map_err(err("open", &change.path))?;
+                .open(host)
+                .map_err(err("open", shown))?;
             builder
                 .append_data(&mut header, rel, Exactly::new(file, meta.len()))
-                .map_err(err("read", &change.path))?;
-            report.bytes += meta.len();
-        } else if file_type.is_fifo() || file_type.is_char_device() || file_type.is_block_device() {
+                .map_err(err("read", shown))?;
+            self.report.bytes += meta.len();
+        } else {
             header.set_entry_type(if file_type.is_fifo() {
                 tar::EntryType::Fifo
             } else if file_type.is_char_device() {
@@ -163,21 +207,27 @@ pub fn write_layer<W: Write>(
                 let rdev = meta.rdev();
                 header
                     .set_device_major(libc::major(rdev))
-                    .map_err(err("write the layer entry for", &change.path))?;
+                    .map_err(write_err())?;
                 header
                     .set_device_minor(libc::minor(rdev))
-                    .map_err(err("write the layer entry for", &change.path))?;
+                    .map_err(write_err())?;
             }
             builder
                 .append_data(&mut header, rel, io::empty())
-                .map_err(err("write the layer entry for", &change.path))?;
+                .map_err(write_err())?;
         }
-        report.entries += 1;
+        self.report.entries += 1;
+        Ok(true)
     }
-    let out = builder
-        .into_inner()
-        .map_err(err("finish the layer", Path::new("/")))?;
-    Ok((out, report))
+
+    /// Writes the end-of-archive blocks; the output and what was written.
+    pub fn finish(self) -> Result<(W, PackReport), PackError> {
+        let out = self
+            .builder
+            .into_inner()
+            .map_err(err("finish the tar stream", Path::new("/")))?;
+        Ok((out, self.report))
+    }
 }
 
 fn plain_header(kind: tar::EntryType, mode: u32) -> tar::Header {

@@ -5,6 +5,7 @@ mod commit;
 mod containers;
 mod diff;
 mod errors;
+mod export_import;
 mod harness;
 mod harness_selftest;
 mod image_commands;

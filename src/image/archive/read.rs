@@ -237,6 +237,16 @@ fn check_first_header(file: &File, len: u64) -> Result<()> {
     let mut block = [0u8; 512];
     file.read_exact_at(&mut block, 0)
         .map_err(|source| ArchiveError::Read { source })?;
+    if !is_tar_header(&block) {
+        return Err(not_tar("its first block is not a tar header"));
+    }
+    Ok(())
+}
+
+/// Whether `block` (512 bytes) is a tar header: its checksum field states the sum of its
+/// bytes (the field itself counted as spaces), which is as true of v7 headers as of ustar,
+/// GNU and PAX ones, and almost never of anything else.
+pub fn is_tar_header(block: &[u8; 512]) -> bool {
     let field = std::str::from_utf8(&block[148..156]).unwrap_or("");
     let stated = u32::from_str_radix(field.trim_matches(|c: char| c == '\0' || c == ' '), 8);
     let sum: u32 = block
@@ -250,10 +260,52 @@ fn check_first_header(file: &File, len: u64) -> Result<()> {
             }
         })
         .sum();
-    if stated != Ok(sum) {
-        return Err(not_tar("its first block is not a tar header"));
+    stated == Ok(sum)
+}
+
+/// `input` decompressed as its first bytes say (gzip or zstd; anything else is passed on as
+/// it is), for a stream read once from start to end (`nook import`); `None` when it is empty.
+/// A compressed stream that ends early fails with an error that calls it truncated.
+pub fn decompressed<'a>(mut input: Box<dyn Read + 'a>) -> Result<Option<Box<dyn Read + 'a>>> {
+    let head = read_head(&mut input, 6).map_err(|source| ArchiveError::Read { source })?;
+    if head.is_empty() {
+        return Ok(None);
     }
-    Ok(())
+    let compression = sniff(&head)?;
+    let whole: Box<dyn Read + 'a> = Box::new(io::Cursor::new(head).chain(input));
+    let decoded = decoder(compression, whole)?;
+    Ok(Some(match compression {
+        Compression::None => decoded,
+        _ => Box::new(NamedTruncation {
+            inner: decoded,
+            compression,
+        }),
+    }))
+}
+
+/// Says what an early end of a compressed stream means: the decoders' own word for it is
+/// "unexpected end of file", which names no file.
+struct NamedTruncation<'a> {
+    inner: Box<dyn Read + 'a>,
+    compression: Compression,
+}
+
+impl Read for NamedTruncation<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.inner.read(buf).map_err(|e| {
+            if e.kind() == io::ErrorKind::UnexpectedEof {
+                io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    format!(
+                        "the input is truncated: its {} stream ends early",
+                        format!("{:?}", self.compression).to_lowercase()
+                    ),
+                )
+            } else {
+                e
+            }
+        })
+    }
 }
 
 /// A parser's message made fit for one error line: the tar crate quotes header bytes, which
