@@ -173,6 +173,9 @@ pub struct PushArgs {
     /// Compression for layers that must be uploaded; with it, only blobs already in this format are reused (default: reuse any, gzip new ones)
     #[arg(long, value_enum, value_name = "FORMAT")]
     pub compression_format: Option<CompressionFormat>,
+    /// Compression level for layers that must be uploaded: gzip 1 (fastest, the default) to 9, zstd 1 to 19 (default 3)
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(i32).range(1..=19))]
+    pub compression_level: Option<i32>,
     /// Print only the pushed reference, no progress
     #[arg(short, long)]
     pub quiet: bool,

@@ -47,6 +47,14 @@ pub fn run(args: PushArgs, ctx: &Ctx) -> Result<i32> {
     let dest = destination(args.destination.as_deref(), name.as_deref(), &args.image)?;
     let endpoint = push_endpoint(&config, &dest, args.tls_verify)
         .with_context(|| format!("cannot push {} to {dest}", args.image))?;
+    if let Some(level) = args.compression_level
+        && level > 9
+        && args.compression_format != Some(CompressionFormat::Zstd)
+    {
+        anyhow::bail!(
+            "--compression-level {level} is out of range for gzip (1 to 9); levels up to 19 are for --compression-format zstd"
+        );
+    }
     // Before any thread exists (entering a user namespace needs a single-threaded process):
     // a layer's files belong to ids of the namespace, and rebuilding its tar reads them.
     let _ns = userns::enter(&ctx.paths.runtime, &|m| eprintln!("{m}"))?;
@@ -55,8 +63,17 @@ pub fn run(args: PushArgs, ctx: &Ctx) -> Result<i32> {
         CompressionFormat::Gzip => Compression::Gzip,
         CompressionFormat::Zstd => Compression::Zstd,
     });
-    let pushed = push_image(&store, ctx, &record, &dest, &endpoint, wanted, &progress)
-        .with_context(|| format!("cannot push {} to {dest}", args.image))?;
+    let pushed = push_image(
+        &store,
+        ctx,
+        &record,
+        &dest,
+        &endpoint,
+        wanted,
+        args.compression_level,
+        &progress,
+    )
+    .with_context(|| format!("cannot push {} to {dest}", args.image))?;
     if args.quiet {
         print_out(&format!("{dest}\n"))?;
     } else {
@@ -134,6 +151,7 @@ fn push_image(
     dest: &Reference,
     endpoint: &Endpoint,
     wanted: Option<Compression>,
+    level: Option<i32>,
     progress: &Progress,
 ) -> Result<Pushed> {
     let credentials = ctx.auth_files().lookup(&dest.registry)?;
@@ -148,7 +166,7 @@ fn push_image(
     let config_bytes = store.read_blob(&record.id)?;
 
     progress.message(&format!("The push refers to repository [{}]", dest.name()));
-    let layers = push_layers(store, &repo, record, &known, wanted, progress)?;
+    let layers = push_layers(store, &repo, record, &known, wanted, level, progress)?;
 
     // The config: the destination may have it, another repository of the registry may
     // lend it, or it goes up from the store.
@@ -311,6 +329,7 @@ fn push_layers(
     record: &ImageRecord,
     known: &[KnownManifest],
     wanted: Option<Compression>,
+    level: Option<i32>,
     progress: &Progress,
 ) -> Result<Vec<LayerResult>> {
     let jobs: Vec<(usize, &Digest)> = record.layers.iter().enumerate().collect();
@@ -331,7 +350,7 @@ fn push_layers(
                         return;
                     };
                     let candidates = push::candidates(known, diff_id);
-                    match push_layer(store, repo, diff_id, &candidates, wanted, progress) {
+                    match push_layer(store, repo, diff_id, &candidates, wanted, level, progress) {
                         Ok(r) => results.lock().expect("no panics while held")[index] = Some(r),
                         Err(e) => {
                             first_error
@@ -362,6 +381,7 @@ fn push_layer(
     diff_id: &Digest,
     candidates: &[Candidate],
     wanted: Option<Compression>,
+    level: Option<i32>,
     progress: &Progress,
 ) -> Result<LayerResult> {
     let label = diff_id.short();
@@ -409,6 +429,7 @@ fn push_layer(
                 &mut stream,
                 diff_id,
                 compression,
+                level,
                 push::CHUNK_SIZE,
                 &|n| task.advance(n),
             )

@@ -38,9 +38,11 @@ use crate::image::registry::{Client, Mount, RegistryError, Upload};
 /// than this is ever held in memory per layer, and a registry that limits request bodies
 /// still takes them.
 pub const CHUNK_SIZE: usize = 16 * 1024 * 1024;
-/// gzip level: zlib's default, the speed and size Docker and Podman push with. Fixed, because
-/// the bytes (and so the digest) depend on it.
-pub const GZIP_LEVEL: u32 = 6;
+/// gzip level unless `--compression-level` says otherwise: the fastest. On real layers
+/// (binaries, libraries, text) it compresses to about 10 % more than zlib's default level 6
+/// but three times as fast, and a push is mostly waiting for the compressor otherwise.
+/// Fixed, because the bytes (and so the digest) depend on it.
+pub const GZIP_LEVEL: u32 = 1;
 /// zstd's default level, as Podman uses.
 pub const ZSTD_LEVEL: i32 = 3;
 /// Attempts at one blob upload before giving up, and the pause before the second (doubled
@@ -428,6 +430,7 @@ pub fn upload_layer<S: BlobSink>(
     tar: &mut dyn Read,
     diff_id: &Digest,
     compression: Compression,
+    level: Option<i32>,
     chunk_size: usize,
     progress: &dyn Fn(u64),
 ) -> Result<(Digest, u64), PushError> {
@@ -440,7 +443,7 @@ pub fn upload_layer<S: BlobSink>(
         size: 0,
         error: None,
     };
-    let result = compress(tar, &mut out, diff_id, compression, progress);
+    let result = compress(tar, &mut out, diff_id, compression, level, progress);
     let result = result.and_then(|()| {
         let digest = out.hasher.clone().finish();
         let session = match out.session.take() {
@@ -463,6 +466,7 @@ fn compress<S: BlobSink>(
     out: &mut ChunkWriter<'_, S>,
     diff_id: &Digest,
     compression: Compression,
+    level: Option<i32>,
     progress: &dyn Fn(u64),
 ) -> Result<(), PushError> {
     let compress_err = |out: &mut ChunkWriter<'_, S>, source: io::Error| match out.error.take() {
@@ -473,14 +477,17 @@ fn compress<S: BlobSink>(
         },
     };
     let mut encoder: Box<dyn Encoder + '_> = match compression {
-        Compression::Gzip => Box::new(ParallelGzip::new(&mut *out, GZIP_LEVEL)),
+        Compression::Gzip => Box::new(ParallelGzip::new(
+            &mut *out,
+            level.map_or(GZIP_LEVEL, |l| l.clamp(1, 9) as u32),
+        )),
         Compression::Zstd => Box::new(
-            zstd::stream::write::Encoder::new(&mut *out, ZSTD_LEVEL).map_err(|source| {
-                PushError::Compress {
+            zstd::stream::write::Encoder::new(&mut *out, level.unwrap_or(ZSTD_LEVEL)).map_err(
+                |source| PushError::Compress {
                     diff_id: diff_id.clone(),
                     source,
-                }
-            })?,
+                },
+            )?,
         ),
         Compression::None => Box::new(Plain(&mut *out)),
     };

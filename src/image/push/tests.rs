@@ -448,6 +448,7 @@ fn a_small_layer_goes_up_in_one_put() {
         &mut &data[..],
         &diff_id,
         Compression::Gzip,
+        None,
         1024,
         &|n| *counted.borrow_mut() += n,
     )
@@ -471,6 +472,7 @@ fn a_large_layer_goes_up_in_chunks_then_a_put_with_the_rest() {
         &mut &data[..],
         &diff_id,
         Compression::Gzip,
+        None,
         4096,
         &|_| {},
     )
@@ -490,6 +492,7 @@ fn a_large_layer_goes_up_in_chunks_then_a_put_with_the_rest() {
         &mut &data[..],
         &diff_id,
         Compression::Gzip,
+        None,
         4096,
         &|_| {},
     )
@@ -501,6 +504,7 @@ fn a_large_layer_goes_up_in_chunks_then_a_put_with_the_rest() {
         &mut &data[..],
         &diff_id,
         Compression::Zstd,
+        None,
         4096,
         &|_| {},
     )
@@ -511,6 +515,7 @@ fn a_large_layer_goes_up_in_chunks_then_a_put_with_the_rest() {
         &mut &data[..],
         &diff_id,
         Compression::Zstd,
+        None,
         4096,
         &|_| {},
     )
@@ -531,6 +536,7 @@ fn exactly_one_chunk_is_still_one_put() {
         &mut &data[..],
         &diff_id,
         Compression::None,
+        None,
         5000,
         &|_| {},
     )
@@ -565,6 +571,7 @@ fn a_stream_that_fails_its_last_read_is_never_completed() {
         &mut FailsAtEnd(data.clone(), 0),
         &Digest::of(&data),
         Compression::Gzip,
+        None,
         4096,
         &|_| {},
     )
@@ -589,6 +596,7 @@ fn a_failed_chunk_cancels_the_upload_and_reports_the_registry_error() {
         &mut &data[..],
         &diff_id,
         Compression::None,
+        None,
         4096,
         &|_| {},
     )
@@ -618,6 +626,7 @@ fn a_read_error_is_the_store_s_not_the_registry_s() {
         &mut Broken,
         &Digest::of(b""),
         Compression::Gzip,
+        None,
         4096,
         &|_| {},
     )
