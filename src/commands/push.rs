@@ -144,6 +144,7 @@ struct LayerResult {
     compression: Compression,
 }
 
+#[allow(clippy::too_many_arguments)]
 fn push_image(
     store: &Store,
     ctx: &Ctx,
