@@ -16,7 +16,6 @@ use super::Ctx;
 use super::diff::container_changes;
 use crate::cli::CommitArgs;
 use crate::image::config::apply_change;
-use crate::image::reference::Reference;
 use crate::layer::pack;
 use crate::runtime::userns::{self, IdLayout};
 use crate::store::containers::{self, ContainerRecord, Status};
@@ -26,13 +25,7 @@ pub fn run(args: CommitArgs, ctx: &Ctx) -> Result<i32> {
     let name = args
         .repository
         .as_deref()
-        .map(|r| -> Result<String> {
-            let reference = Reference::parse(r)?;
-            if reference.digest.is_some() {
-                anyhow::bail!("cannot commit to `{r}`: a digest names content, not a tag");
-            }
-            Ok(reference.to_string())
-        })
+        .map(|r| super::new_image_name(r, "commit to"))
         .transpose()?;
     for change in &args.change {
         apply_change(&mut json!({}), change)?;

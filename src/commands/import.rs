@@ -21,7 +21,6 @@ use crate::image::archive::read::{decompressed, is_tar_header};
 use crate::image::config::apply_change;
 use crate::image::digest::Digest;
 use crate::image::manifest::PlatformSpec;
-use crate::image::reference::Reference;
 use crate::runtime::userns;
 use crate::store::Store;
 
@@ -36,13 +35,7 @@ pub fn run(args: ImportArgs, ctx: &Ctx) -> Result<i32> {
     let name = args
         .repository
         .as_deref()
-        .map(|r| -> Result<String> {
-            let reference = Reference::parse(r)?;
-            if reference.digest.is_some() {
-                bail!("cannot import to `{r}`: a digest names content, not a tag");
-            }
-            Ok(reference.to_string())
-        })
+        .map(|r| super::new_image_name(r, "import to"))
         .transpose()?;
     let config_changes = {
         let mut config = json!({});

@@ -204,14 +204,7 @@ fn add_image_keeping_manifest(
         architecture: summary.architecture,
         os: summary.os,
     };
-    store.update_images(|index| -> Result<()> {
-        // A concurrent `rmi` may have removed a layer found above.
-        if let Some(missing) = record.layers.iter().find(|d| !store.has_layer(d)) {
-            bail!("layer {missing} was removed meanwhile; load again");
-        }
-        index.upsert(record.clone());
-        Ok(())
-    })?;
+    store.record_image(&record)?;
     Ok(record)
 }
 

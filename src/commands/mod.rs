@@ -17,6 +17,7 @@ mod load;
 mod login;
 mod logs;
 mod output;
+mod parallel;
 mod port;
 mod progress;
 mod ps;
@@ -297,6 +298,16 @@ pub fn for_each_input(
 }
 
 /// Writes to stdout, turning a closed pipe into a clean exit upstream.
+/// A name for an image made or renamed here (commit, import, tag): normalised as Docker does
+/// (`:latest` when no tag is given); a digest is refused, since it names content.
+pub fn new_image_name(input: &str, verb: &str) -> Result<String> {
+    let reference = crate::image::reference::Reference::parse(input)?;
+    if reference.digest.is_some() {
+        anyhow::bail!("cannot {verb} `{input}`: a digest names content, not a tag");
+    }
+    Ok(reference.to_string())
+}
+
 pub fn print_out(text: &str) -> Result<()> {
     use std::io::Write;
     let mut out = std::io::stdout().lock();

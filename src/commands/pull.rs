@@ -2,7 +2,6 @@
 //! staged layer → rename; the image record last, so a killed pull leaves nothing visible.
 
 use std::io::Read;
-use std::sync::Mutex;
 
 use anyhow::{Context, Result, anyhow, bail};
 use chrono::Utc;
@@ -215,15 +214,7 @@ fn pull_from(
         architecture: summary.architecture,
         os: summary.os,
     };
-    store.update_images(|index| -> Result<()> {
-        // A concurrent `rmi` may have removed a layer we found present; never record an
-        // image whose layers are not all there.
-        if let Some(missing) = record.layers.iter().find(|d| !store.has_layer(d)) {
-            bail!("layer {missing} was removed while pulling; pull again");
-        }
-        index.upsert(record.clone());
-        Ok(())
-    })?;
+    store.record_image(&record)?;
     Ok(Pulled {
         name: name.unwrap_or_else(|| format!("{}@{}", reference.name(), top_digest)),
         digest: top_digest,
@@ -239,33 +230,10 @@ fn fetch_layers(
     ns: Namespace,
     progress: &Progress,
 ) -> Result<()> {
-    let queue = Mutex::new(jobs.iter());
-    let first_error: Mutex<Option<anyhow::Error>> = Mutex::new(None);
-    std::thread::scope(|scope| {
-        for _ in 0..PARALLEL_LAYERS.min(jobs.len()) {
-            scope.spawn(|| {
-                loop {
-                    if first_error.lock().expect("no panics while held").is_some() {
-                        return;
-                    }
-                    let Some(job) = queue.lock().expect("no panics while held").next() else {
-                        return;
-                    };
-                    if let Err(e) = fetch_layer(store, client, repository, job, ns, progress) {
-                        first_error
-                            .lock()
-                            .expect("no panics while held")
-                            .get_or_insert(e);
-                        return;
-                    }
-                }
-            });
-        }
-    });
-    match first_error.into_inner().expect("threads joined") {
-        Some(e) => Err(e),
-        None => Ok(()),
-    }
+    super::parallel::map(jobs, PARALLEL_LAYERS, |job| {
+        fetch_layer(store, client, repository, job, ns, progress)
+    })?;
+    Ok(())
 }
 
 fn fetch_layer(

@@ -4,8 +4,6 @@
 //! gets a manifest only once every blob it names is there. (The decisions themselves are in
 //! `image::push`.)
 
-use std::sync::Mutex;
-
 use anyhow::{Context, Result, anyhow, bail};
 
 use super::progress::{Progress, Task};
@@ -333,47 +331,10 @@ fn push_layers(
     level: Option<i32>,
     progress: &Progress,
 ) -> Result<Vec<LayerResult>> {
-    let jobs: Vec<(usize, &Digest)> = record.layers.iter().enumerate().collect();
-    let queue = Mutex::new(jobs.iter());
-    let results: Mutex<Vec<Option<LayerResult>>> =
-        Mutex::new((0..jobs.len()).map(|_| None).collect());
-    let first_error: Mutex<Option<anyhow::Error>> = Mutex::new(None);
-    std::thread::scope(|scope| {
-        for _ in 0..PARALLEL_LAYERS.min(jobs.len()) {
-            scope.spawn(|| {
-                loop {
-                    if first_error.lock().expect("no panics while held").is_some() {
-                        return;
-                    }
-                    let Some(&(index, diff_id)) =
-                        queue.lock().expect("no panics while held").next()
-                    else {
-                        return;
-                    };
-                    let candidates = push::candidates(known, diff_id);
-                    match push_layer(store, repo, diff_id, &candidates, wanted, level, progress) {
-                        Ok(r) => results.lock().expect("no panics while held")[index] = Some(r),
-                        Err(e) => {
-                            first_error
-                                .lock()
-                                .expect("no panics while held")
-                                .get_or_insert(e);
-                            return;
-                        }
-                    }
-                }
-            });
-        }
-    });
-    if let Some(e) = first_error.into_inner().expect("threads joined") {
-        return Err(e);
-    }
-    Ok(results
-        .into_inner()
-        .expect("threads joined")
-        .into_iter()
-        .map(|r| r.expect("every layer has a result when none failed"))
-        .collect())
+    super::parallel::map(&record.layers, PARALLEL_LAYERS, |diff_id| {
+        let candidates = push::candidates(known, diff_id);
+        push_layer(store, repo, diff_id, &candidates, wanted, level, progress)
+    })
 }
 
 fn push_layer(

@@ -184,15 +184,23 @@ impl Store {
             architecture: summary.architecture,
             os: summary.os,
         };
-        self.update_images(|index| -> anyhow::Result<()> {
-            // A concurrent `rmi` may have removed a layer found above.
+        self.record_image(&record)?;
+        Ok(record)
+    }
+
+    /// Adds or merges `record` in the index, the last step of every way an image arrives
+    /// (pull, load, commit, import): refused if any of its layers is missing, as one a
+    /// concurrent `rmi` removed after it was found present would be.
+    pub fn record_image(&self, record: &ImageRecord) -> Result<()> {
+        self.update_images(|index| -> Result<()> {
             if let Some(missing) = record.layers.iter().find(|d| !self.has_layer(d)) {
-                anyhow::bail!("layer {missing} was removed meanwhile; try again");
+                return Err(StoreError::LayerMissing {
+                    diff_id: missing.clone(),
+                });
             }
             index.upsert(record.clone());
             Ok(())
-        })?;
-        Ok(record)
+        })
     }
 
     pub fn lock_metadata(&self) -> Result<lock::LockGuard> {

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Output, Stdio};
 use std::sync::OnceLock;
 
+use crate::harness::context::store_state;
 use crate::harness::fixtures::{self, Image, TarBuilder, gzip_layer, host_arch, plain_layer};
 use crate::harness::{TestContext, assert_failure, assert_one_error_line, assert_success};
 
@@ -140,27 +141,6 @@ fn tar_entries(path: &Path) -> Vec<TarEntry> {
             (name, e.header().entry_type(), xattrs)
         })
         .collect()
-}
-
-/// Image IDs, complete layers, and whether staging is empty.
-fn store_state(ctx: &TestContext) -> (String, Vec<String>, bool) {
-    let root = ctx.data.join("nook");
-    let ids = assert_success(&ctx.nook(&["images", "-q", "--no-trunc"]));
-    let list = |dir: &str| -> Vec<String> {
-        let mut names: Vec<String> = std::fs::read_dir(root.join(dir))
-            .map(|d| {
-                d.flatten()
-                    .map(|e| e.file_name().to_string_lossy().into_owned())
-                    .collect()
-            })
-            .unwrap_or_default();
-        names.sort();
-        names
-    };
-    let mut layers = list("layers");
-    layers.retain(|n| !n.starts_with('.'));
-    let clean = list("layers/.staging").is_empty() && list("layers/.trash").is_empty();
-    (ids, layers, clean)
 }
 
 /// The diff id of a one-layer image, from `inspect`.

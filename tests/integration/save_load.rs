@@ -9,6 +9,7 @@ use std::sync::OnceLock;
 
 use nook::image::digest::Digest;
 
+use crate::harness::context::store_state;
 use crate::harness::fixtures::{self, Image, TarBuilder, gzip_layer, host_arch};
 use crate::harness::{TestContext, assert_failure, assert_one_error_line, assert_success};
 
@@ -470,30 +471,6 @@ fn save_several_images_in_one_archive() {
         ]));
         assert_eq!(out, "/data:\ndir\nkeep\n\n/opq:\nnew\n", "{format}");
     }
-}
-
-/// The store's visible content (image records, complete layers) and whether staging, trash
-/// and tmp are empty.
-fn store_state(ctx: &TestContext) -> (String, Vec<String>, bool) {
-    let root = ctx.data.join("nook");
-    let images = std::fs::read_to_string(root.join("images.json")).unwrap_or_default();
-    let list = |dir: &str| -> Vec<String> {
-        let mut names: Vec<String> = std::fs::read_dir(root.join(dir))
-            .map(|d| {
-                d.flatten()
-                    .map(|e| e.file_name().to_string_lossy().into_owned())
-                    .collect()
-            })
-            .unwrap_or_default();
-        names.sort();
-        names
-    };
-    let mut layers = list("layers");
-    layers.retain(|n| !n.starts_with('.'));
-    let clean = list("layers/.staging").is_empty()
-        && list("layers/.trash").is_empty()
-        && list("tmp").is_empty();
-    (images, layers, clean)
 }
 
 /// The regular files of a tar, in order.

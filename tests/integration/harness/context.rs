@@ -340,3 +340,27 @@ pub fn pid1_and_monitor(ctx: &TestContext, name: &str) -> (i32, i32) {
         .unwrap();
     (pid, ppid)
 }
+
+/// The store's visible content (image records, complete layers) and whether staging, trash
+/// and tmp are empty.
+pub fn store_state(ctx: &TestContext) -> (String, Vec<String>, bool) {
+    let root = ctx.data.join("nook");
+    let images = std::fs::read_to_string(root.join("images.json")).unwrap_or_default();
+    let list = |dir: &str| -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(root.join(dir))
+            .map(|d| {
+                d.flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        names.sort();
+        names
+    };
+    let mut layers = list("layers");
+    layers.retain(|n| !n.starts_with('.'));
+    let clean = list("layers/.staging").is_empty()
+        && list("layers/.trash").is_empty()
+        && list("tmp").is_empty();
+    (images, layers, clean)
+}
