@@ -17,6 +17,7 @@ use super::Ctx;
 use crate::cli::ExecArgs;
 use crate::error::ExitError;
 use crate::runtime::container::{ExecPlan, ProcessPlan};
+use crate::runtime::security;
 use crate::runtime::tty;
 use crate::store::containers::{self, Status};
 use crate::sys;
@@ -67,6 +68,10 @@ pub fn run(args: ExecArgs, ctx: &Ctx) -> Result<i32> {
         .clone()
         .unwrap_or_else(|| config.working_dir.clone());
     let (failure_r, failure_w) = sys::pipe()?;
+    // The child is in the container's PID namespace from its fork on, holding this process's
+    // descriptors and running the host's nook binary until its exec: nothing in the container
+    // may open its /proc files meanwhile (see set_dumpable). Inherited by the fork.
+    security::set_dumpable(false)?;
     let child = match sys::fork_single_threaded()? {
         sys::Forked::Child => {
             drop(failure_r);
@@ -82,6 +87,11 @@ pub fn run(args: ExecArgs, ctx: &Ctx) -> Result<i32> {
                     use std::os::fd::AsRawFd;
                     nix::unistd::dup2(null.as_raw_fd(), 0).map_err(|e| (125, e.to_string()))?;
                 }
+                // Descriptors the caller of `nook exec` left open (a directory of the host,
+                // a socket) must not reach the container: the command gets 0, 1 and 2 only,
+                // as PID 1 does.
+                sys::cloexec_from(3)
+                    .map_err(|e| (125, format!("cannot close nook's descriptors: {e}")))?;
                 let plan = ExecPlan::resolve_command(
                     config,
                     Some(&args.command),

@@ -195,10 +195,7 @@ fn start_and_wait(
         masked_paths: if config.privileged {
             vec![]
         } else {
-            mounts::DEFAULT_MASKED_PATHS
-                .iter()
-                .map(|s| s.to_string())
-                .collect()
+            mounts::default_masked_paths(Path::new("/sys/devices/system/cpu"))
         },
         readonly_paths: if config.privileged {
             vec![]
@@ -253,12 +250,13 @@ fn start_and_wait(
     let child = match sys::fork_single_threaded()? {
         sys::Forked::Child => {
             drop(failure_r);
-            let failure = pid1(&container_mounts, &process, &io_plan, stdin_fd.as_ref());
-            // Only reached when something failed before exec.
-            let (code, message) = failure;
-            let mut w = File::from(failure_w);
-            let _ = write!(w, "{code}\t{message}");
-            sys::exit_now(code);
+            pid1(
+                &container_mounts,
+                &process,
+                &io_plan,
+                stdin_fd.as_ref(),
+                failure_w,
+            )
         }
         sys::Forked::Parent { child } => child,
     };
@@ -507,48 +505,52 @@ pub struct ProcessPlan<'a> {
     pub seccomp: Option<&'a security::CompiledFilter>,
 }
 
-/// The container's PID 1, between fork and exec. Returns only on failure, with the exit
-/// status and message the monitor reports.
+/// The container's PID 1, between fork and exec. A failure before the exec is written to
+/// `failure` (`CODE\tMESSAGE`, the exit status and message the monitor reports), and the
+/// process exits.
 fn pid1(
     mounts: &ContainerMounts,
     process: &ProcessPlan,
     io_plan: &StdioPlan,
     stdin: Option<&OwnedFd>,
-) -> (i32, String) {
-    let fail = |code: i32, what: &str, e: &dyn std::fmt::Display| (code, format!("{what}: {e}"));
-    if let Err(e) = sys::die_with_parent() {
-        return fail(125, "cannot tie the container to its monitor", &e);
-    }
-    // A mount namespace of PID 1's own: pivot_root moves the root of every process that
-    // shares the old one, and the monitor must keep seeing the store.
-    if let Err(e) = nix::sched::unshare(CloneFlags::CLONE_NEWNS) {
-        return fail(125, "cannot create the container's mount namespace", &e);
-    }
-    if let Err(e) = mounts::setup_container_mounts(mounts) {
-        return fail(125, "cannot set up the container's mounts", &e);
-    }
-    if let Err(e) = mounts::pivot_into(&mounts.rootfs) {
-        return fail(125, "cannot enter the container's root file system", &e);
-    }
-    if let Err(e) = connect_stdio(io_plan, stdin) {
-        return fail(125, "cannot connect the container's standard streams", &e);
-    }
-    if let Err(e) = sys::cloexec_from(3) {
-        return fail(125, "cannot close the monitor's descriptors", &e);
-    }
-    let exec = match ExecPlan::resolve(
-        process.config,
-        &[],
-        process.config.user.as_str(),
-        &process.config.working_dir,
-    ) {
-        Ok(p) => p,
-        Err((code, message)) => return (code, message),
+    failure: OwnedFd,
+) -> ! {
+    let prepared = (|| {
+        let fail =
+            |code: i32, what: &str, e: &dyn std::fmt::Display| (code, format!("{what}: {e}"));
+        sys::die_with_parent()
+            .map_err(|e| fail(125, "cannot tie the container to its monitor", &e))?;
+        // A mount namespace of PID 1's own: pivot_root moves the root of every process that
+        // shares the old one, and the monitor must keep seeing the store.
+        nix::sched::unshare(CloneFlags::CLONE_NEWNS)
+            .map_err(|e| fail(125, "cannot create the container's mount namespace", &e))?;
+        mounts::setup_container_mounts(mounts)
+            .map_err(|e| fail(125, "cannot set up the container's mounts", &e))?;
+        mounts::pivot_into(&mounts.rootfs)
+            .map_err(|e| fail(125, "cannot enter the container's root file system", &e))?;
+        connect_stdio(io_plan, stdin)
+            .map_err(|e| fail(125, "cannot connect the container's standard streams", &e))?;
+        sys::cloexec_from(3)
+            .map_err(|e| fail(125, "cannot close the monitor's descriptors", &e))?;
+        ExecPlan::resolve(
+            process.config,
+            &[],
+            process.config.user.as_str(),
+            &process.config.working_dir,
+        )
+    })();
+    let failed = match prepared {
+        Ok(exec) if process.config.init => run_as_init(exec, process, failure),
+        Ok(exec) => exec.become_and_exec(process),
+        Err(failed) => failed,
     };
-    if process.config.init {
-        return run_as_init(exec, process);
-    }
-    exec.become_and_exec(process)
+    report_failure(failure, failed)
+}
+
+/// Writes a start failure for the monitor and exits with its status.
+fn report_failure(failure: OwnedFd, (code, message): (i32, String)) -> ! {
+    let _ = write!(File::from(failure), "{code}\t{message}");
+    sys::exit_now(code)
 }
 
 fn connect_stdio(plan: &StdioPlan, stdin: Option<&OwnedFd>) -> io::Result<()> {
@@ -579,10 +581,45 @@ fn connect_stdio(plan: &StdioPlan, stdin: Option<&OwnedFd>) -> io::Result<()> {
 
 /// `--init`: PID 1 stays nook, reaping orphans and passing signals on to the command, which
 /// runs as its child.
-fn run_as_init(exec: ExecPlan, process: &ProcessPlan) -> (i32, String) {
+///
+/// Unlike the command, init never execs, so it would keep whatever the monitor handed down
+/// (the monitor's descriptors, among them any the user's shell left open, such as a directory
+/// of the host) and the user namespace's full capabilities, without seccomp. A container
+/// process allowed to ptrace it (`--cap-add SYS_PTRACE`, `--privileged`) could then open
+/// `/proc/1/fd/N` or take init over. So, as Docker's tini, init first becomes exactly what the
+/// command will be (user, capabilities, no_new_privs, seccomp), holding nothing but the
+/// standard streams; the command is forked from it and only execs.
+fn run_as_init(exec: ExecPlan, process: &ProcessPlan, failure: OwnedFd) -> ! {
+    if let Err(e) = sys::close_other_fds(&[failure.as_raw_fd()]) {
+        report_failure(
+            failure,
+            (
+                125,
+                format!("init cannot close the monitor's descriptors: {e}"),
+            ),
+        );
+    }
+    if let Err(failed) = exec.become_container_process(process) {
+        report_failure(failure, failed);
+    }
+    // A change of user clears the parent-death signal, and the dumpable flag: init must
+    // still end with the monitor, and `nook exec` joins the container through init's
+    // /proc/1/ns files. Nothing is hidden by it any more: init is what the command is.
+    if let Err(e) = sys::die_with_parent() {
+        report_failure(
+            failure,
+            (125, format!("cannot tie init to the monitor: {e}")),
+        );
+    }
+    if let Err(e) = security::set_dumpable(true) {
+        report_failure(failure, (125, format!("init: {e}")));
+    }
     match sys::fork_single_threaded() {
-        Ok(sys::Forked::Child) => exec.become_and_exec(process),
+        Ok(sys::Forked::Child) => report_failure(failure, exec.exec()),
         Ok(sys::Forked::Parent { child }) => {
+            // The monitor reads the failure pipe to its end: once the command has exec'd,
+            // only this copy would keep it open.
+            drop(failure);
             let _ = sys::forward_signals_to(child);
             loop {
                 match waitpid(Pid::from_raw(-1), None) {
@@ -593,11 +630,17 @@ fn run_as_init(exec: ExecPlan, process: &ProcessPlan) -> (i32, String) {
                         sys::exit_now(128 + signal as i32)
                     }
                     Ok(_) | Err(nix::errno::Errno::EINTR) => continue,
-                    Err(e) => return (125, format!("init cannot wait for the command: {e}")),
+                    Err(e) => {
+                        eprintln!("init cannot wait for the command: {e}");
+                        sys::exit_now(125)
+                    }
                 }
             }
         }
-        Err(e) => (125, format!("init cannot start the command: {e}")),
+        Err(e) => report_failure(
+            failure,
+            (125, format!("init cannot start the command: {e}")),
+        ),
     }
 }
 
@@ -692,7 +735,16 @@ impl ExecPlan {
     /// Becomes the container user, applies capabilities, no_new_privs and seccomp, and
     /// execs. Returns only on failure.
     pub fn become_and_exec(self, process: &ProcessPlan) -> (i32, String) {
-        let fail = |what: &str, e: &dyn std::fmt::Display| (125, format!("{what}: {e}"));
+        match self.become_container_process(process) {
+            Ok(()) => self.exec(),
+            Err(failed) => failed,
+        }
+    }
+
+    /// Becomes the container user and applies the container's capabilities, no_new_privs
+    /// and seccomp policy to this process, for good.
+    pub fn become_container_process(&self, process: &ProcessPlan) -> Result<(), (i32, String)> {
+        let fail = |what: &str, e: &dyn std::fmt::Display| Err((125, format!("{what}: {e}")));
         let groups: Vec<nix::unistd::Gid> = self
             .groups
             .iter()
@@ -730,6 +782,14 @@ impl ExecPlan {
         {
             return fail("cannot load the seccomp filter", &e);
         }
+        Ok(())
+    }
+
+    /// Execs the program (in a process already confined by
+    /// [`become_container_process`](Self::become_container_process)). Returns only on
+    /// failure, with Docker's status: 126 when the file cannot be executed, 127 when it is
+    /// missing.
+    pub fn exec(&self) -> (i32, String) {
         let err = nix::unistd::execve(&self.path, &self.args, &self.env).unwrap_err();
         let shown = self.path.to_string_lossy();
         match err {

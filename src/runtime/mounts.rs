@@ -32,20 +32,51 @@ use nix::sys::statvfs::{FsFlags, statvfs};
 use nix::sys::time::TimeSpec;
 use nix::unistd::{Gid, Uid, fchownat, pivot_root};
 
-/// Docker's default masked paths (moby `oci/defaults.go`): read as empty in the container.
+/// Docker's default masked paths (moby `daemon/pkg/oci/defaults.go`, in its order): read as
+/// empty in the container. `/proc/interrupts` joined them with GHSA-6fw5-f8r9-fgfm (its
+/// per-CPU thermal interrupt counts are a power side channel); see also
+/// [`default_masked_paths`].
 pub const DEFAULT_MASKED_PATHS: &[&str] = &[
-    "/proc/asound",
     "/proc/acpi",
+    "/proc/asound",
+    "/proc/interrupts",
     "/proc/kcore",
     "/proc/keys",
     "/proc/latency_stats",
-    "/proc/timer_list",
-    "/proc/timer_stats",
     "/proc/sched_debug",
     "/proc/scsi",
-    "/sys/firmware",
+    "/proc/timer_list",
+    "/proc/timer_stats",
     "/sys/devices/virtual/powercap",
+    "/sys/firmware",
 ];
+
+/// The paths a container gets masked: [`DEFAULT_MASKED_PATHS`] and, as Docker masks them for
+/// the same advisory, `/sys/devices/system/cpu/cpuN/thermal_throttle` for every CPU that has
+/// one in `cpu_dir` (the host's `/sys/devices/system/cpu`; the monitor still sees it).
+pub fn default_masked_paths(cpu_dir: &Path) -> Vec<String> {
+    let mut paths: Vec<String> = DEFAULT_MASKED_PATHS.iter().map(|s| s.to_string()).collect();
+    let mut cpus: Vec<(u32, String)> = fs::read_dir(cpu_dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|entry| {
+            let name = entry.file_name().into_string().ok()?;
+            let number = name.strip_prefix("cpu")?.parse().ok()?;
+            entry
+                .path()
+                .join("thermal_throttle")
+                .exists()
+                .then_some((number, name))
+        })
+        .collect();
+    cpus.sort();
+    paths.extend(
+        cpus.into_iter()
+            .map(|(_, name)| format!("/sys/devices/system/cpu/{name}/thermal_throttle")),
+    );
+    paths
+}
 
 /// Docker's default read-only paths (moby `oci/defaults.go`).
 pub const DEFAULT_READONLY_PATHS: &[&str] = &[

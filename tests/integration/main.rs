@@ -9,6 +9,7 @@ mod export_import;
 mod harness;
 mod harness_selftest;
 mod image_commands;
+mod isolation;
 mod network;
 mod ports;
 mod pull;

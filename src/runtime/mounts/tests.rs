@@ -179,6 +179,34 @@ fn container_plan_follows_dockers_layout() {
 }
 
 #[test]
+fn masked_paths_are_dockers_with_each_cpus_thermal_throttle() {
+    // moby's current list, /proc/interrupts included (GHSA-6fw5-f8r9-fgfm).
+    let sys = tempfile::tempdir().unwrap();
+    let docker: Vec<String> = default_masked_paths(&sys.path().join("missing"));
+    assert_eq!(docker.len(), 12);
+    assert!(docker.iter().any(|p| p == "/proc/interrupts"), "{docker:?}");
+    assert!(docker.iter().any(|p| p == "/proc/kcore"), "{docker:?}");
+    // Only CPUs that have the directory, in CPU order; other entries are not CPUs.
+    for dir in [
+        "cpu10/thermal_throttle",
+        "cpu2/thermal_throttle",
+        "cpu3",
+        "cpufreq/thermal_throttle",
+        "cpuidle",
+    ] {
+        fs::create_dir_all(sys.path().join(dir)).unwrap();
+    }
+    let paths = default_masked_paths(sys.path());
+    assert_eq!(
+        &paths[12..],
+        [
+            "/sys/devices/system/cpu/cpu2/thermal_throttle",
+            "/sys/devices/system/cpu/cpu10/thermal_throttle",
+        ]
+    );
+}
+
+#[test]
 fn privileged_and_writable_root_plans_have_no_masks_and_no_root_remount() {
     let mut m = mounts();
     m.masked_paths.clear();
@@ -689,7 +717,12 @@ fn overlay_rootfs_and_container_mounts_in_a_user_namespace() {
         t.join("proc/1/status").exists(),
         "proc of the new PID namespace"
     );
-    for masked in ["/proc/kcore", "/proc/keys", "/proc/timer_list"] {
+    for masked in [
+        "/proc/kcore",
+        "/proc/keys",
+        "/proc/timer_list",
+        "/proc/interrupts",
+    ] {
         if Path::new(masked).exists() {
             let inside = t.join(&masked[1..]);
             assert_eq!(fs::read(&inside).unwrap().len(), 0, "{masked} not masked");

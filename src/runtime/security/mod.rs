@@ -44,6 +44,9 @@ pub enum SecurityError {
     #[error("cannot set no_new_privs: {0}")]
     NoNewPrivs(#[source] std::io::Error),
 
+    #[error("cannot set whether the process is dumpable: {0}")]
+    Dumpable(#[source] std::io::Error),
+
     #[error("the seccomp profile is not valid JSON in Docker's format: {reason}")]
     ProfileSyntax { reason: String },
 
@@ -68,6 +71,25 @@ pub enum SecurityError {
 /// be installed without CAP_SYS_ADMIN.
 pub fn set_no_new_privs() -> Result<(), SecurityError> {
     nix::sys::prctl::set_no_new_privs().map_err(|e| SecurityError::NoNewPrivs(e.into()))
+}
+
+/// Sets whether the calling process is dumpable. A non-dumpable process's `/proc/PID` files
+/// (`exe`, `fd/`, `ns/`, `mem`, `environ`, `cwd`) and ptrace need CAP_SYS_PTRACE in the user
+/// namespace its memory was created in — for a nook started on the host, the initial one,
+/// which no container holds. `execve` makes the new program dumpable again (credentials
+/// unchanged), so only nook's own code, and whatever host descriptors it still holds, is kept
+/// out of reach.
+///
+/// Why: a process that enters a container (`nook exec`) is visible there from its fork on,
+/// and once it has dropped to the container's capabilities, a container root with the same
+/// set passes the kernel's capability-subset check and could open its `/proc/PID/exe` (the
+/// host's nook binary), its descriptors or its memory before the `execve` — the window runc's
+/// CVE-2019-5736 and CVE-2024-21626 went through.
+///
+/// The kernel also clears the flag whenever a process changes its user: `--init`'s init
+/// sets it back, since `nook exec` joins a container through PID 1's `/proc/PID/ns` files.
+pub fn set_dumpable(dumpable: bool) -> Result<(), SecurityError> {
+    nix::sys::prctl::set_dumpable(dumpable).map_err(|e| SecurityError::Dumpable(e.into()))
 }
 
 /// Installs the filter on the calling thread (only; so call it from the thread that will

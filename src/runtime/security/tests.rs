@@ -210,3 +210,92 @@ fn capabilities_in_child_user_namespace() {
     assert!(err.to_string().contains("CAP_DAC_OVERRIDE"), "{err}");
     println!("{DONE}");
 }
+
+/// What `nook exec` relies on: with the container's capabilities, root of the same user
+/// namespace reaches a dumpable process's `/proc/PID/exe` and descriptors (the capability
+/// sets are equal, so the kernel's subset check passes), but not those of a process that made
+/// itself non-dumpable.
+#[test]
+fn a_non_dumpable_process_is_out_of_reach_of_the_containers_root() {
+    const NAME: &str =
+        "runtime::security::tests::a_non_dumpable_process_is_out_of_reach_of_the_containers_root";
+    match child_role().as_deref() {
+        Some("dumpable") => {}
+        Some(_) => return,
+        None => {
+            let wrapper = match userns_wrapper() {
+                Ok(w) => w,
+                Err(why) => {
+                    eprintln!("SKIPPED: {why}");
+                    return;
+                }
+            };
+            let dir = tempfile::tempdir().unwrap();
+            let exe = copy_exe_for(dir.path()).unwrap();
+            assert_child_ok(&run_child(NAME, "dumpable", &wrapper, &exe));
+            return;
+        }
+    }
+
+    let set = CapabilitySet::docker_default();
+    apply_capabilities(&set, 0).unwrap();
+    // Two targets with the same capabilities, each blocked on a pipe until this process
+    // lets go, after saying (on another) that it is ready.
+    let spawn = |non_dumpable: bool| {
+        let (gate_r, gate_w) = crate::sys::pipe().unwrap();
+        let (ready_r, ready_w) = crate::sys::pipe().unwrap();
+        match crate::sys::fork_single_threaded().unwrap() {
+            crate::sys::Forked::Child => {
+                drop(gate_w);
+                if non_dumpable {
+                    set_dumpable(false).unwrap();
+                }
+                let _ = nix::unistd::write(&ready_w, b"r");
+                let mut byte = [0u8; 1];
+                let _ = nix::unistd::read(std::os::fd::AsRawFd::as_raw_fd(&gate_r), &mut byte);
+                crate::sys::exit_now(0);
+            }
+            crate::sys::Forked::Parent { child } => {
+                drop(ready_w);
+                let mut byte = [0u8; 1];
+                nix::unistd::read(std::os::fd::AsRawFd::as_raw_fd(&ready_r), &mut byte).unwrap();
+                (child, gate_w)
+            }
+        }
+    };
+    let (hidden, hidden_gate) = spawn(true);
+    let (open, open_gate) = spawn(false);
+
+    let reach = |pid: i32| {
+        (
+            std::fs::read_link(format!("/proc/{pid}/exe")),
+            std::fs::read_dir(format!("/proc/{pid}/fd")).and_then(|d| {
+                d.flatten()
+                    .map(|e| std::fs::read_link(e.path()))
+                    .collect::<io::Result<Vec<_>>>()
+            }),
+        )
+    };
+    let (exe, fds) = reach(open);
+    assert!(
+        exe.is_ok(),
+        "control: a dumpable target is reachable: {exe:?}"
+    );
+    assert!(
+        fds.is_ok(),
+        "control: its descriptors are reachable: {fds:?}"
+    );
+    let (exe, fds) = reach(hidden);
+    assert_eq!(
+        exe.as_ref().map_err(|e| e.raw_os_error()),
+        Err(Some(libc::EACCES)),
+        "/proc/PID/exe of a non-dumpable process: {exe:?}"
+    );
+    assert!(fds.is_err(), "its descriptors: {fds:?}");
+
+    drop((hidden_gate, open_gate));
+    for pid in [hidden, open] {
+        let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
+    }
+    println!("{DONE}");
+}

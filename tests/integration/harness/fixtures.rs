@@ -136,20 +136,40 @@ pub fn network_tools() -> &'static Image {
         tools.file("www/index.html", b"hello from nook\n", 0o644, 0, 0);
         tools.file("www/big", &vec![b'x'; 8 << 20], 0o644, 0, 0);
         tools.dir("bin", 0o755, 0, 0);
-        tools.file("bin/udp-echo", &udp_echo_binary(), 0o755, 0, 0);
+        tools.file("bin/udp-echo", &static_program("udp_echo"), 0o755, 0, 0);
         let layers = vec![gzip_layer(&base_tar()), gzip_layer(&tools.finish())];
         push_image("network-tools", host_arch(), layers, &["sh"])
     })
 }
 
-/// Compiles `harness/udp_echo.rs` into a statically linked program that runs in any image.
-fn udp_echo_binary() -> Vec<u8> {
-    let source =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/integration/harness/udp_echo.rs");
-    let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("udp-echo");
+/// The [`single_layer`] base plus `/bin/probe`, the hostile program of the isolation tests
+/// (compiled here from `harness/probe.rs`), and `/bin/probe-suid`, the same program setuid
+/// root (04755, 0:0), so a non-root container user can try to gain privileges through it.
+pub fn isolation_tools() -> &'static Image {
+    static IMAGE: OnceLock<Image> = OnceLock::new();
+    IMAGE.get_or_init(|| {
+        let probe = static_program("probe");
+        let mut tools = TarBuilder::new();
+        tools.dir("bin", 0o755, 0, 0);
+        tools.file("bin/probe", &probe, 0o755, 0, 0);
+        tools.file("bin/probe-suid", &probe, 0o4755, 0, 0);
+        let layers = vec![gzip_layer(&base_tar()), gzip_layer(&tools.finish())];
+        push_image("isolation-tools", host_arch(), layers, &["sh"])
+    })
+}
+
+/// Compiles `harness/NAME.rs` (std only: the test crate's dependencies are not available to
+/// a standalone rustc) into a statically linked program that runs in any image.
+fn static_program(name: &str) -> Vec<u8> {
+    let source = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/integration/harness")
+        .join(format!("{name}.rs"));
+    let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
     let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
     let status = std::process::Command::new(&rustc)
         .args([
+            "--edition",
+            "2021",
             "-O",
             "-C",
             "target-feature=+crt-static",
