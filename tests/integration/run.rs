@@ -523,6 +523,38 @@ fn init_reaps_and_names_are_unique() {
         &["--rm", "--init", &image, "sh", "-c", "echo $$"],
     ));
     assert_ne!(out.trim(), "1", "with --init the command is not PID 1");
+    // init runs as the container's user with its capabilities (none here), and still starts
+    // detached at once, lets `exec` in and passes `stop`'s signal on.
+    assert_success(&run(
+        &ctx,
+        &[
+            "-d",
+            "--init",
+            "-u",
+            "1000",
+            "--cap-drop",
+            "ALL",
+            "--name",
+            "inited",
+            &image,
+            "sleep",
+            "300",
+        ],
+    ));
+    let id =
+        assert_success(&ctx.nook(&["exec", "inited", "sh", "-c", "id -u; stat -c %u /proc/1"]));
+    assert_eq!(
+        id, "1000\n1000\n",
+        "the command and init both run as user 1000"
+    );
+    let started = Instant::now();
+    assert_success(&ctx.nook(&["stop", "-t", "20", "inited"]));
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "init passed SIGTERM on: {:?}",
+        started.elapsed()
+    );
+    assert_success(&ctx.nook(&["rm", "inited"]));
     assert_success(&ctx.nook(&["create", "--name", "same", &image, "true"]));
     let err = assert_failure(
         &ctx.nook(&["create", "--name", "same", &image, "true"]),
