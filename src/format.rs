@@ -3,8 +3,18 @@
 
 use serde_json::Value;
 
-/// Sizes as Docker prints them: decimal units, three significant digits ("5.58MB").
+/// Sizes as Docker's listings print them: decimal units, three significant digits ("5.58MB").
 pub fn human_size(bytes: u64) -> String {
+    size_with_digits(bytes, 3)
+}
+
+/// Sizes as Docker's `system df` and prune reports print them (`units.HumanSize`): decimal
+/// units, four significant digits ("5.583MB").
+pub fn human_size_precise(bytes: u64) -> String {
+    size_with_digits(bytes, 4)
+}
+
+fn size_with_digits(bytes: u64, digits: i32) -> String {
     const UNITS: [&str; 7] = ["B", "kB", "MB", "GB", "TB", "PB", "EB"];
     let mut size = bytes as f64;
     let mut unit = 0;
@@ -12,7 +22,7 @@ pub fn human_size(bytes: u64) -> String {
         size /= 1000.0;
         unit += 1;
     }
-    format!("{}{}", significant(size, 3), UNITS[unit])
+    format!("{}{}", significant(size, digits), UNITS[unit])
 }
 
 /// `%.Ng` without an exponent: N significant digits, trailing zeros dropped.
@@ -302,6 +312,18 @@ mod tests {
         assert_eq!(human_size(128_000_000), "128MB");
         assert_eq!(human_size(1_200_000_000), "1.2GB");
         assert_eq!(human_size(4_261_000), "4.26MB");
+    }
+
+    #[test]
+    fn df_sizes_as_docker() {
+        // Docker's units.HumanSize: "%.4g" of the decimal unit.
+        assert_eq!(human_size_precise(0), "0B");
+        assert_eq!(human_size_precise(212), "212B");
+        assert_eq!(human_size_precise(12_345), "12.35kB");
+        assert_eq!(human_size_precise(16_430_000), "16.43MB");
+        assert_eq!(human_size_precise(4_261_000), "4.261MB");
+        assert_eq!(human_size_precise(1_000_000), "1MB");
+        assert_eq!(human_size_precise(2_500_000_000), "2.5GB");
     }
 
     #[test]
