@@ -742,7 +742,7 @@ impl Checker<'_> {
                     Removal::Removed(removed) => {
                         self.report.reclaimed += removed.reclaimed;
                         lines.push(format!(
-                            "removed damaged image {}",
+                            "removed the damaged {}",
                             image_subject(id, &removed.record.names)
                         ));
                     }

@@ -26,7 +26,7 @@ pub enum Condition {
 /// What [`Store::remove_image_if`] did.
 #[derive(Debug)]
 pub enum Removal {
-    Removed(RemovedImage),
+    Removed(Box<RemovedImage>),
     /// It is no longer in the store.
     Gone,
     /// A container uses it: these, by name.
@@ -73,11 +73,11 @@ impl Store {
                 reclaimed += self.layer_info(layer).map(|i| i.size).unwrap_or(0);
                 self.trash_layer(layer)?;
             }
-            Ok(Removal::Removed(RemovedImage {
+            Ok(Removal::Removed(Box::new(RemovedImage {
                 record,
                 layers,
                 reclaimed,
-            }))
+            })))
         })?;
         if let Removal::Removed(removed) = &removal {
             let in_use = blobs_in_use(&self.images()?);

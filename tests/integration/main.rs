@@ -16,5 +16,6 @@ mod push;
 mod registries;
 mod run;
 mod save_load;
+mod system;
 mod tls;
 mod token_auth;

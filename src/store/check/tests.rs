@@ -167,7 +167,7 @@ fn damage_and_leftovers_are_found_and_repaired() {
     let repaired = run(&store, &options(true, false)).unwrap();
     let (text, code) = repaired.render_repair();
     assert_eq!(code, 0, "{text}");
-    assert!(text.contains("removed damaged image image "), "{text}");
+    assert!(text.contains("removed the damaged image "), "{text}");
     assert!(repaired.reclaimed > 0);
     // The intact image is whole; the damaged one and its layer are gone.
     let index = store.images().unwrap();
