@@ -864,15 +864,25 @@ pub fn man_pages() -> Vec<(String, Vec<u8>)> {
         pages.push((format!("{name}.1"), out));
     };
     render("nook".to_string(), cmd.clone());
-    for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
-        let name = format!("nook-{}", sub.get_name());
-        render(
-            name.clone(),
-            sub.clone()
-                .name(name)
-                .version(cmd.get_version().unwrap_or_default().to_string()),
+    let version = cmd.get_version().unwrap_or_default().to_string();
+    // One page per command, and one per subcommand of a group (`nook-system-check`), which
+    // the group's page lists.
+    let mut todo: Vec<(String, clap::Command)> = cmd
+        .get_subcommands()
+        .map(|s| (format!("nook-{}", s.get_name()), s.clone()))
+        .collect();
+    while let Some((name, sub)) = todo.pop() {
+        if sub.is_hide_set() {
+            continue;
+        }
+        todo.extend(
+            sub.get_subcommands()
+                .filter(|s| s.get_name() != "help")
+                .map(|s| (format!("{name}-{}", s.get_name()), s.clone())),
         );
+        render(name.clone(), sub.name(name).version(version.clone()));
     }
+    pages.sort_by(|a, b| a.0.cmp(&b.0));
     pages
 }
 
