@@ -424,6 +424,18 @@ pub struct RunArgs {
     /// Set a label: KEY=VALUE
     #[arg(short, long, value_name = "KEY=VALUE")]
     pub label: Vec<String>,
+    /// Memory limit, e.g. 512m or 2g (needs a cgroup v2 subtree delegated to you)
+    #[arg(short = 'm', long, value_name = "SIZE")]
+    pub memory: Option<String>,
+    /// Memory plus swap limit, e.g. 1g (-1: unlimited swap; default: as much swap as --memory)
+    #[arg(long, value_name = "SIZE", allow_hyphen_values = true)]
+    pub memory_swap: Option<String>,
+    /// How many CPUs the container may use, e.g. 0.5 or 2 (needs a delegated cgroup)
+    #[arg(long, value_name = "CPUS")]
+    pub cpus: Option<f64>,
+    /// Most processes the container may have (-1: no limit; needs a delegated cgroup)
+    #[arg(long, value_name = "N", allow_hyphen_values = true)]
+    pub pids_limit: Option<i64>,
     /// Signal that stops the container (default: the image's, else SIGTERM)
     #[arg(long, value_name = "SIGNAL")]
     pub stop_signal: Option<String>,

@@ -298,6 +298,27 @@ fn go_print(value: Option<&Value>) -> String {
     }
 }
 
+/// A size as Docker's options take it: `512`, `100k`, `512m`, `2g` (binary multiples,
+/// `b` optional: `512mb`); `None` when it is not one.
+pub fn parse_size(text: &str) -> Option<u64> {
+    let lower = text.trim().to_ascii_lowercase();
+    let lower = lower.strip_suffix('b').unwrap_or(&lower);
+    let (number, unit) = match lower.find(|c: char| !c.is_ascii_digit() && c != '.') {
+        Some(i) => lower.split_at(i),
+        None => (lower, ""),
+    };
+    let multiplier: u64 = match unit {
+        "" => 1,
+        "k" => 1 << 10,
+        "m" => 1 << 20,
+        "g" => 1 << 30,
+        "t" => 1 << 40,
+        _ => return None,
+    };
+    let value: f64 = number.parse().ok()?;
+    (value >= 0.0 && value.is_finite()).then_some((value * multiplier as f64) as u64)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -380,5 +401,17 @@ mod tests {
             Template::parse("json").unwrap().render(&json!({"a":1})),
             "{\"a\":1}"
         );
+    }
+
+    #[test]
+    fn sizes_as_docker_options_take_them() {
+        assert_eq!(super::parse_size("512"), Some(512));
+        assert_eq!(super::parse_size("100k"), Some(100 << 10));
+        assert_eq!(super::parse_size("512m"), Some(512 << 20));
+        assert_eq!(super::parse_size("2G"), Some(2 << 30));
+        assert_eq!(super::parse_size("1.5g"), Some(3 << 29));
+        assert_eq!(super::parse_size("64mb"), Some(64 << 20));
+        assert_eq!(super::parse_size("lots"), None);
+        assert_eq!(super::parse_size("-1"), None);
     }
 }
