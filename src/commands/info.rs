@@ -235,33 +235,51 @@ fn meminfo_bytes(text: &str, field: &str) -> Option<u64> {
     Some(kb * 1024)
 }
 
-/// Which cgroup hierarchy the machine has, the process's cgroup in it, and whether it was
-/// delegated to the user (what resource limits would need).
+/// Which cgroup hierarchy the machine has, the process's cgroup in it, and whether a subtree
+/// of it was delegated to the user, as resource limits (`--memory` …) need: found as
+/// `runtime::cgroups` finds it, the highest ancestor the user owns.
 fn cgroups() -> Node {
-    let unified_root = cgroup2_mount();
-    let version = match &unified_root {
+    use std::os::unix::fs::MetadataExt;
+    let version = match cgroup2_mount() {
         Some(p) if p == Path::new("/sys/fs/cgroup") => "v2",
         Some(_) => "v1 (hybrid: v2 mounted at /sys/fs/cgroup/unified)",
         None => "v1",
     };
-    let own = read("/proc/self/cgroup").and_then(|t| {
-        t.lines()
-            .find_map(|l| l.strip_prefix("0::").map(str::to_string))
-    });
     let mut fields = vec![("version", text(version))];
-    match (&unified_root, &own) {
-        (Some(root), Some(own)) => {
-            let dir = root.join(own.trim_start_matches('/'));
-            let controllers = std::fs::read_to_string(dir.join("cgroup.controllers"))
-                .map(|t| t.split_whitespace().collect::<Vec<_>>().join(" "))
-                .unwrap_or_default();
-            let delegated = writable(&dir) && writable(&dir.join("cgroup.subtree_control"));
-            fields.push(("cgroup", text(own.clone())));
-            fields.push(("delegated", Node::Flag(delegated)));
-            fields.push(("controllers", text(controllers)));
+    let own = match crate::runtime::cgroups::own_cgroup() {
+        Ok(own) => own,
+        Err(why) => {
+            fields.push(("delegated", Node::Flag(false)));
+            fields.push(("why", text(why)));
+            return section(fields);
         }
-        _ => fields.push(("delegated", Node::Flag(false))),
+    };
+    fields.push(("cgroup", text(own.display().to_string())));
+    // Inside nook's user namespace the user's own files show as root's, and so does this
+    // process: comparing with our own uid holds on either side.
+    let uid = nix::unistd::getuid().as_raw();
+    let owned = |p: &Path| std::fs::metadata(p).is_ok_and(|m| m.uid() == uid);
+    if !owned(&own) {
+        fields.push(("delegated", Node::Flag(false)));
+        fields.push((
+            "why",
+            text("your cgroup is not yours: nothing was delegated"),
+        ));
+        return section(fields);
     }
+    let mut root = own.clone();
+    while let Some(parent) = root.parent()
+        && owned(parent)
+        && parent.join("cgroup.controllers").exists()
+    {
+        root = parent.to_path_buf();
+    }
+    let controllers = std::fs::read_to_string(root.join("cgroup.controllers"))
+        .map(|t| t.split_whitespace().collect::<Vec<_>>().join(" "))
+        .unwrap_or_default();
+    fields.push(("delegated", Node::Flag(true)));
+    fields.push(("delegatedRoot", text(root.display().to_string())));
+    fields.push(("controllers", text(controllers)));
     section(fields)
 }
 
@@ -273,10 +291,6 @@ fn cgroup2_mount() -> Option<PathBuf> {
         .into_iter()
         .map(PathBuf::from)
         .find(|p| statfs(p.as_path()).is_ok_and(|s| s.filesystem_type() == CGROUP2_SUPER_MAGIC))
-}
-
-fn writable(path: &Path) -> bool {
-    nix::unistd::access(path, nix::unistd::AccessFlags::W_OK).is_ok()
 }
 
 /// The user as the host knows them: inside nook's namespace our uid is 0, and the map says
