@@ -392,3 +392,26 @@ fn a_report_is_grouped_in_a_fixed_order() {
         "{forced}"
     );
 }
+
+#[test]
+fn the_collector_waits_for_commands_that_are_adding() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    // A pull that has stored a layer but not yet the image record naming it.
+    let adding = store.hold_additions().unwrap();
+    let layer = dir.path().join("layers").join("ab".repeat(32));
+    fs::create_dir_all(layer.join("diff")).unwrap();
+    let collector = {
+        let store = store.clone();
+        std::thread::spawn(move || run(&store, &options(true, false)).unwrap())
+    };
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert!(!collector.is_finished(), "the collector did not wait");
+    assert!(layer.exists());
+    // Another command may start adding meanwhile: shared with the first.
+    drop(store.hold_additions().unwrap());
+    drop(adding);
+    let report = collector.join().unwrap();
+    assert_eq!(subjects(&report), [format!("layers/{}", "ab".repeat(32))]);
+    assert!(!layer.exists());
+}
