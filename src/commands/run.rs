@@ -33,11 +33,14 @@ pub fn run(args: RunArgs, ctx: &Ctx) -> Result<i32> {
         // user namespace of its own, laid out as its options ask (keep-id). A missing image
         // is first pulled by a child in nook's namespace.
         let store = ctx.store()?;
+        // From finding the image to recording the container that uses it, `rmi` waits.
+        let adding = store.hold_additions()?;
         let image = match image_for_run(&args, ctx, &store)? {
             Ok(image) => image,
             Err(pull_status) => return Ok(pull_status),
         };
         let record = create_from_image(&args, &parsed, &store, &image)?;
+        drop(adding);
         return launch_new(ctx, &store, &record, &args);
     }
     // Real root: no user namespace to make.
@@ -182,6 +185,8 @@ pub fn create(args: RunArgs, ctx: &Ctx) -> Result<i32> {
 fn create_record(args: &RunArgs, parsed: &ParsedOptions, ctx: &Ctx) -> Result<ContainerRecord> {
     let ns = userns::enter(&ctx.paths.runtime, &|m| eprintln!("{m}"))?;
     let store = ctx.store()?;
+    // From finding the image to recording the container that uses it, `rmi` waits.
+    let _adding = store.hold_additions()?;
     let image = obtain_image(args, ctx, &store, ns)?;
     create_from_image(args, parsed, &store, &image)
 }

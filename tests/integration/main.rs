@@ -2,7 +2,9 @@
 //! registry on 127.0.0.1 serving images the tests build themselves. See `harness/mod.rs`.
 
 mod commit;
+mod concurrency;
 mod containers;
+mod crash;
 mod diff;
 mod errors;
 mod export_import;
