@@ -6,6 +6,7 @@ mod commit;
 mod completion;
 mod container;
 mod diff;
+mod doctor;
 mod exec;
 mod export;
 mod history;
