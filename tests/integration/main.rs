@@ -6,6 +6,7 @@ mod concurrency;
 mod containers;
 mod crash;
 mod diff;
+mod doctor;
 mod errors;
 mod export_import;
 mod harness;
