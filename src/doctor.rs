@@ -108,6 +108,26 @@ pub enum HelperFact {
     },
 }
 
+impl HelperFact {
+    /// `newuidmap` or `newgidmap` as found on PATH (where nook runs it from): whether it
+    /// is setuid or has file capabilities, either of which lets it map ids.
+    pub fn find(name: &str) -> HelperFact {
+        use std::os::unix::fs::PermissionsExt;
+        let Some(path) = crate::network::find_program(name) else {
+            return HelperFact::Missing;
+        };
+        // Only the bit: inside nook's user namespace root's files show as nobody's.
+        let setuid_root =
+            std::fs::metadata(&path).is_ok_and(|m| m.permissions().mode() & 0o4000 != 0);
+        let file_caps = xattr::get(&path, "security.capability").is_ok_and(|v| v.is_some());
+        HelperFact::Present {
+            path,
+            setuid_root,
+            file_caps,
+        }
+    }
+}
+
 /// `XDG_RUNTIME_DIR` as the environment gives it.
 #[derive(Debug, Clone, PartialEq)]
 pub enum RuntimeDirFact {

@@ -13,7 +13,7 @@ use anyhow::{Result, bail};
 
 use super::{Ctx, print_out};
 use crate::cli::DoctorArgs;
-use crate::doctor::{self, Facts, RuntimeDirFact, UsernsFacts};
+use crate::doctor::{self, Facts, HelperFact, RuntimeDirFact, UsernsFacts};
 use crate::network::find_program;
 use crate::sys;
 
@@ -68,8 +68,8 @@ fn gather(ctx: &Ctx) -> Facts {
         uid,
         gid,
         userns: UsernsFacts::read(probe),
-        newuidmap: super::info::id_helper("newuidmap"),
-        newgidmap: super::info::id_helper("newgidmap"),
+        newuidmap: HelperFact::find("newuidmap"),
+        newgidmap: HelperFact::find("newgidmap"),
         subuid: std::fs::read_to_string("/etc/subuid").ok(),
         subgid: std::fs::read_to_string("/etc/subgid").ok(),
         runtime_dir: runtime_dir_fact(),

@@ -329,23 +329,6 @@ fn host_ids() -> (u32, u32) {
     )
 }
 
-/// `newuidmap` or `newgidmap` as found on PATH (where nook runs it from): whether it is
-/// setuid root or has file capabilities, either of which lets it map ids.
-pub(super) fn id_helper(name: &str) -> HelperFact {
-    use std::os::unix::fs::PermissionsExt;
-    let Some(path) = find_program(name) else {
-        return HelperFact::Missing;
-    };
-    // Only the bit: inside nook's user namespace root's files show as nobody's.
-    let setuid_root = std::fs::metadata(&path).is_ok_and(|m| m.permissions().mode() & 0o4000 != 0);
-    let file_caps = xattr::get(&path, "security.capability").is_ok_and(|v| v.is_some());
-    HelperFact::Present {
-        path,
-        setuid_root,
-        file_caps,
-    }
-}
-
 fn rootless(userns: &std::result::Result<(), String>) -> Node {
     let (uid, gid) = host_ids();
     let user = nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid))
@@ -363,7 +346,7 @@ fn rootless(userns: &std::result::Result<(), String>) -> Node {
                 .collect(),
         )
     };
-    let helper = |name: &str| match id_helper(name) {
+    let helper = |name: &str| match HelperFact::find(name) {
         HelperFact::Present {
             path,
             setuid_root,

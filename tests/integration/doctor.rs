@@ -137,3 +137,24 @@ fn doctor_finds_newuidmap_missing_from_path() {
         "{table}"
     );
 }
+
+#[test]
+fn without_newuidmap_commands_warn_with_the_fix_doctor_names() {
+    let ctx = TestContext::new();
+    let bin = ctx.root().join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    // `system df` enters nook's user namespace, falling back to a single-id one.
+    let out = ctx
+        .nook_cmd()
+        .args(["system", "df"])
+        .env("PATH", &bin)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("single-id user namespace")
+            && stderr.contains("sudo apt-get install uidmap"),
+        "{stderr}"
+    );
+}
