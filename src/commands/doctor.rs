@@ -43,6 +43,8 @@ fn read(path: &str) -> Option<String> {
 }
 
 /// Every fact the checks look at.
+// statfs and statvfs fields are narrower than i64/u64 on 32-bit targets.
+#[allow(clippy::unnecessary_cast)]
 fn gather(ctx: &Ctx) -> Facts {
     let uid = nix::unistd::getuid().as_raw();
     let gid = nix::unistd::getgid().as_raw();
