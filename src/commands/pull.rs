@@ -95,11 +95,12 @@ pub fn pull(
         );
     }
     let auth = ctx.auth_files();
+    let timeout = ctx.nook_config()?.registry_timeout();
     let mut last_error: Option<anyhow::Error> = None;
     for candidate in &candidates {
         for endpoint in config.endpoints(candidate, tls_verify)? {
             let credentials = auth.lookup(&candidate.registry)?;
-            let client = Client::new((&endpoint).into(), credentials);
+            let client = Client::with_timeout((&endpoint).into(), credentials, timeout);
             match client.get_manifest(&endpoint.repository, &candidate.reference_for_registry()) {
                 Ok(fetched) => {
                     if candidates.len() > 1 || endpoint.host != candidate.registry {
