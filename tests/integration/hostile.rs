@@ -50,12 +50,15 @@ const CANARY: &str = "/tmp/nook-hostile-canary";
 const CLIMB: &str = "../../../../../../../../../../../..";
 const GIB: u64 = 1 << 30;
 
+/// Looks at a contained case's result: the context and nook's stderr.
+type Check = Box<dyn Fn(&TestContext, &str) -> Result<(), String> + Send>;
+
 /// What a case must come to.
 enum Expect {
     /// Exit 125, one `Error:` line containing this.
     Refused(&'static str),
     /// Exit 0; the check looks at the result (the context and nook's stderr).
-    Contained(Box<dyn Fn(&TestContext, &str) -> Result<(), String> + Send>),
+    Contained(Check),
 }
 
 /// One nook command and what it must come to.
