@@ -136,6 +136,15 @@ pub enum Command {
     /// Manage containers
     #[command(subcommand)]
     Container(ContainerCommand),
+    /// Manage images
+    #[command(subcommand)]
+    Image(ImageCommand),
+    /// Look after the store: check and repair it, show its disk usage, prune it, reset it
+    #[command(subcommand)]
+    System(SystemCommand),
+    /// Show how nook runs here: host, rootless setup, store, storage drivers, network helpers
+    #[command(after_help = INFO_HELP)]
+    Info(InfoArgs),
     /// (internal) The per-container monitor, started by run and start
     #[command(name = "__monitor", hide = true)]
     Monitor(MonitorArgs),
@@ -415,6 +424,18 @@ pub struct RunArgs {
     /// Set a label: KEY=VALUE
     #[arg(short, long, value_name = "KEY=VALUE")]
     pub label: Vec<String>,
+    /// Memory limit, e.g. 512m or 2g (needs a cgroup v2 subtree delegated to you)
+    #[arg(short = 'm', long, value_name = "SIZE")]
+    pub memory: Option<String>,
+    /// Memory plus swap limit, e.g. 1g (-1: unlimited swap; default: as much swap as --memory)
+    #[arg(long, value_name = "SIZE", allow_hyphen_values = true)]
+    pub memory_swap: Option<String>,
+    /// How many CPUs the container may use, e.g. 0.5 or 2 (needs a delegated cgroup)
+    #[arg(long, value_name = "CPUS")]
+    pub cpus: Option<f64>,
+    /// Most processes the container may have (-1: no limit; needs a delegated cgroup)
+    #[arg(long, value_name = "N", allow_hyphen_values = true)]
+    pub pids_limit: Option<i64>,
     /// Signal that stops the container (default: the image's, else SIGTERM)
     #[arg(long, value_name = "SIGNAL")]
     pub stop_signal: Option<String>,
@@ -679,9 +700,143 @@ pub struct ImportArgs {
 
 #[derive(Debug, Args)]
 pub struct PruneArgs {
-    /// Do not ask for confirmation
+    /// Do not ask for confirmation (needed when standard input is not a terminal)
     #[arg(short, long)]
     pub force: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ImageCommand {
+    /// Remove dangling images (untagged, and used by no container); with -a, every image no container uses
+    #[command(after_help = IMAGE_PRUNE_HELP)]
+    Prune(ImagePruneArgs),
+}
+
+const IMAGE_PRUNE_HELP: &str = "An image a container uses (running or not) is never removed. Layers another image still uses stay.
+
+Examples:
+  nook image prune
+  nook image prune -a -f";
+
+#[derive(Debug, Args)]
+pub struct ImagePruneArgs {
+    /// Remove every image no container uses, not only dangling ones
+    #[arg(short, long)]
+    pub all: bool,
+    /// Do not ask for confirmation (needed when standard input is not a terminal)
+    #[arg(short, long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SystemCommand {
+    /// Check the store for damaged images and for leftovers, and repair it
+    #[command(after_help = CHECK_HELP)]
+    Check(CheckArgs),
+    /// Show how much disk space images, containers and volumes use
+    #[command(after_help = DF_HELP)]
+    Df(DfArgs),
+    /// Remove stopped containers, dangling images and leftovers of interrupted commands
+    #[command(after_help = SYSTEM_PRUNE_HELP)]
+    Prune(SystemPruneArgs),
+    /// Remove every container, image and volume, and the store itself
+    #[command(after_help = RESET_HELP)]
+    Reset(ResetArgs),
+    /// Show how nook runs here (the same as `nook info`)
+    #[command(after_help = INFO_HELP)]
+    Info(InfoArgs),
+}
+
+const CHECK_HELP: &str = "Checks that images.json and containers.json can be read; that every image's config and manifest are there and hash to their digests; \
+that every layer an image uses is whole, by rebuilding its tar from the extracted files and hashing it (--quick only compares file sizes); \
+that every container record has its directory and every directory its record; and looks for leftovers of interrupted commands \
+(staged layers, trash, unfinished files) and for layers and blobs no image uses. Prints one line per problem and exits 1 if there is any, 0 if none.
+
+--repair removes the leftovers and unused data, drops records whose directory is gone, and removes damaged images (never an intact one), \
+then says what it did; pull a removed image again to get it back. A damaged image a container uses is only removed with --force, \
+which removes its stopped containers too. What a running pull, load, commit or import is writing is waited for or left alone.
+
+Examples:
+  nook system check
+  nook system check --quick
+  nook system check --repair";
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Compare layer files' sizes with their tar entries instead of reading and hashing every byte
+    #[arg(short, long)]
+    pub quick: bool,
+    /// Remove what is damaged or left over (see below)
+    #[arg(short, long)]
+    pub repair: bool,
+    /// With --repair: also remove the stopped containers of a damaged or missing image
+    #[arg(short, long, requires = "repair")]
+    pub force: bool,
+}
+
+const DF_HELP: &str = "SIZE of images counts each layer once however many images share it; RECLAIMABLE is what removing the images no container uses \
+(nook image prune -a), the stopped containers (nook container prune) and the volumes no container mounts would free. \
+A container's size is what it wrote.
+
+Examples:
+  nook system df
+  nook system df -v";
+
+#[derive(Debug, Args)]
+pub struct DfArgs {
+    /// Show each image, container and volume
+    #[arg(short, long)]
+    pub verbose: bool,
+}
+
+const SYSTEM_PRUNE_HELP: &str = "Removes every stopped container, then the dangling images (untagged, used by no container; with -a every image no container uses), \
+with --volumes the volumes no container mounts, and finally what interrupted commands left in the store and the layers and blobs no image uses \
+(what `nook system check --repair` removes). Running containers and their images stay.
+
+Examples:
+  nook system prune
+  nook system prune -a --volumes -f";
+
+#[derive(Debug, Args)]
+pub struct SystemPruneArgs {
+    /// Remove every image no container uses, not only dangling ones
+    #[arg(short, long)]
+    pub all: bool,
+    /// Also remove the volumes no container mounts
+    #[arg(long)]
+    pub volumes: bool,
+    /// Do not ask for confirmation (needed when standard input is not a terminal)
+    #[arg(short, long)]
+    pub force: bool,
+}
+
+const RESET_HELP: &str = "Stops running containers (SIGKILL), then deletes every container, image and volume and the store directory. \
+Your configuration ($XDG_CONFIG_HOME/nook) and registry credentials are kept.
+
+Examples:
+  nook system reset
+  nook --root /scratch/nook system reset -f";
+
+#[derive(Debug, Args)]
+pub struct ResetArgs {
+    /// Do not ask for confirmation (needed when standard input is not a terminal)
+    #[arg(short, long)]
+    pub force: bool,
+}
+
+const INFO_HELP: &str = "Sections: host (kernel, distribution, processors, memory, cgroups, seccomp), rootless (your ids, subordinate ranges, newuidmap and newgidmap), \
+store (where, which storage driver, how many images, containers and volumes), storage drivers (which work here and why not), network (pasta and slirp4netns with their versions). \
+--format json prints the same as one JSON object.
+
+Examples:
+  nook info
+  nook info --format json | jq .store.root";
+
+#[derive(Debug, Args)]
+pub struct InfoArgs {
+    /// `json` for one JSON object
+    #[arg(short, long, value_name = "FORMAT")]
+    pub format: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -721,15 +876,25 @@ pub fn man_pages() -> Vec<(String, Vec<u8>)> {
         pages.push((format!("{name}.1"), out));
     };
     render("nook".to_string(), cmd.clone());
-    for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
-        let name = format!("nook-{}", sub.get_name());
-        render(
-            name.clone(),
-            sub.clone()
-                .name(name)
-                .version(cmd.get_version().unwrap_or_default().to_string()),
+    let version = cmd.get_version().unwrap_or_default().to_string();
+    // One page per command, and one per subcommand of a group (`nook-system-check`), which
+    // the group's page lists.
+    let mut todo: Vec<(String, clap::Command)> = cmd
+        .get_subcommands()
+        .map(|s| (format!("nook-{}", s.get_name()), s.clone()))
+        .collect();
+    while let Some((name, sub)) = todo.pop() {
+        if sub.is_hide_set() {
+            continue;
+        }
+        todo.extend(
+            sub.get_subcommands()
+                .filter(|s| s.get_name() != "help")
+                .map(|s| (format!("{name}-{}", s.get_name()), s.clone())),
         );
+        render(name.clone(), sub.name(name).version(version.clone()));
     }
+    pages.sort_by(|a, b| a.0.cmp(&b.0));
     pages
 }
 

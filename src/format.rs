@@ -3,8 +3,18 @@
 
 use serde_json::Value;
 
-/// Sizes as Docker prints them: decimal units, three significant digits ("5.58MB").
+/// Sizes as Docker's listings print them: decimal units, three significant digits ("5.58MB").
 pub fn human_size(bytes: u64) -> String {
+    size_with_digits(bytes, 3)
+}
+
+/// Sizes as Docker's `system df` and prune reports print them (`units.HumanSize`): decimal
+/// units, four significant digits ("5.583MB").
+pub fn human_size_precise(bytes: u64) -> String {
+    size_with_digits(bytes, 4)
+}
+
+fn size_with_digits(bytes: u64, digits: i32) -> String {
     const UNITS: [&str; 7] = ["B", "kB", "MB", "GB", "TB", "PB", "EB"];
     let mut size = bytes as f64;
     let mut unit = 0;
@@ -12,7 +22,7 @@ pub fn human_size(bytes: u64) -> String {
         size /= 1000.0;
         unit += 1;
     }
-    format!("{}{}", significant(size, 3), UNITS[unit])
+    format!("{}{}", significant(size, digits), UNITS[unit])
 }
 
 /// `%.Ng` without an exponent: N significant digits, trailing zeros dropped.
@@ -288,6 +298,27 @@ fn go_print(value: Option<&Value>) -> String {
     }
 }
 
+/// A size as Docker's options take it: `512`, `100k`, `512m`, `2g` (binary multiples,
+/// `b` optional: `512mb`); `None` when it is not one.
+pub fn parse_size(text: &str) -> Option<u64> {
+    let lower = text.trim().to_ascii_lowercase();
+    let lower = lower.strip_suffix('b').unwrap_or(&lower);
+    let (number, unit) = match lower.find(|c: char| !c.is_ascii_digit() && c != '.') {
+        Some(i) => lower.split_at(i),
+        None => (lower, ""),
+    };
+    let multiplier: u64 = match unit {
+        "" => 1,
+        "k" => 1 << 10,
+        "m" => 1 << 20,
+        "g" => 1 << 30,
+        "t" => 1 << 40,
+        _ => return None,
+    };
+    let value: f64 = number.parse().ok()?;
+    (value >= 0.0 && value.is_finite()).then_some((value * multiplier as f64) as u64)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -302,6 +333,18 @@ mod tests {
         assert_eq!(human_size(128_000_000), "128MB");
         assert_eq!(human_size(1_200_000_000), "1.2GB");
         assert_eq!(human_size(4_261_000), "4.26MB");
+    }
+
+    #[test]
+    fn df_sizes_as_docker() {
+        // Docker's units.HumanSize: "%.4g" of the decimal unit.
+        assert_eq!(human_size_precise(0), "0B");
+        assert_eq!(human_size_precise(212), "212B");
+        assert_eq!(human_size_precise(12_345), "12.35kB");
+        assert_eq!(human_size_precise(16_430_000), "16.43MB");
+        assert_eq!(human_size_precise(4_261_000), "4.261MB");
+        assert_eq!(human_size_precise(1_000_000), "1MB");
+        assert_eq!(human_size_precise(2_500_000_000), "2.5GB");
     }
 
     #[test]
@@ -358,5 +401,17 @@ mod tests {
             Template::parse("json").unwrap().render(&json!({"a":1})),
             "{\"a\":1}"
         );
+    }
+
+    #[test]
+    fn sizes_as_docker_options_take_them() {
+        assert_eq!(super::parse_size("512"), Some(512));
+        assert_eq!(super::parse_size("100k"), Some(100 << 10));
+        assert_eq!(super::parse_size("512m"), Some(512 << 20));
+        assert_eq!(super::parse_size("2G"), Some(2 << 30));
+        assert_eq!(super::parse_size("1.5g"), Some(3 << 29));
+        assert_eq!(super::parse_size("64mb"), Some(64 << 20));
+        assert_eq!(super::parse_size("lots"), None);
+        assert_eq!(super::parse_size("-1"), None);
     }
 }

@@ -35,6 +35,9 @@ pub fn run(args: CommitArgs, ctx: &Ctx) -> Result<i32> {
     }
     let ns = userns::enter(&ctx.paths.runtime, &|m| eprintln!("{m}"))?;
     let store = ctx.store()?;
+    // The new layer is stored before the image record names it: the store's clean-up must
+    // wait (system check --repair, system prune).
+    let _adding = store.hold_additions()?;
     let record = store.find_container(&args.container)?;
     let image = store
         .images()?

@@ -1,13 +1,12 @@
 //! `nook container …`: `diff`, `export`, `prune`.
 
-use std::io::BufRead;
-
 use anyhow::Result;
 
 use super::{Ctx, print_out};
 use crate::cli::{ContainerCommand, PruneArgs};
 use crate::format;
 use crate::runtime::userns;
+use crate::store::Store;
 use crate::store::containers::{Status, dir_size};
 
 pub fn run(command: ContainerCommand, ctx: &Ctx) -> Result<i32> {
@@ -19,22 +18,71 @@ pub fn run(command: ContainerCommand, ctx: &Ctx) -> Result<i32> {
 }
 
 fn prune(args: PruneArgs, ctx: &Ctx) -> Result<i32> {
+    super::system::require_terminal_unless(args.force, "nook container prune")?;
     userns::enter(&ctx.paths.runtime, &|m| eprintln!("{m}"))?;
-    if !args.force {
-        print_out(
-            "WARNING! This will remove all stopped containers.\nAre you sure you want to continue? [y/N] ",
-        )?;
-        let mut answer = String::new();
-        std::io::stdin().lock().read_line(&mut answer)?;
-        if !matches!(answer.trim(), "y" | "Y" | "yes" | "Yes" | "YES") {
-            return Ok(0);
-        }
+    if !super::system::confirm(
+        "WARNING! This will remove all stopped containers.",
+        args.force,
+    )? {
+        return Ok(0);
     }
     let store = ctx.store()?;
-    let mut deleted = Vec::new();
-    let mut reclaimed = 0;
-    let mut failed = 0;
-    for c in store.containers()? {
+    let pruned = prune_stopped(&store);
+    let mut out = pruned.section();
+    out.push_str(&format!(
+        "Total reclaimed space: {}\n",
+        format::human_size_precise(pruned.reclaimed)
+    ));
+    print_out(&out)?;
+    Ok(if pruned.failed > 0 {
+        crate::error::EXIT_NOOK_ERROR
+    } else {
+        0
+    })
+}
+
+/// What [`prune_stopped`] removed.
+pub(super) struct Pruned {
+    pub ids: Vec<String>,
+    pub reclaimed: u64,
+    /// Containers that could not be removed (each reported on stderr).
+    pub failed: usize,
+}
+
+impl Pruned {
+    /// `Deleted Containers:` and the IDs, then an empty line; nothing when none went.
+    pub fn section(&self) -> String {
+        if self.ids.is_empty() {
+            return String::new();
+        }
+        let mut out = "Deleted Containers:\n".to_string();
+        for id in &self.ids {
+            out.push_str(id);
+            out.push('\n');
+        }
+        out.push('\n');
+        out
+    }
+}
+
+/// Removes every container that is not running. Run inside nook's user namespace: what a
+/// container wrote belongs to subordinate ids.
+pub(super) fn prune_stopped(store: &Store) -> Pruned {
+    let mut pruned = Pruned {
+        ids: Vec::new(),
+        reclaimed: 0,
+        failed: 0,
+    };
+    let Ok(containers) = store.containers().inspect_err(|e| {
+        eprintln!(
+            "{}",
+            crate::error::render(&anyhow::anyhow!("cannot list the containers: {e}"))
+        );
+    }) else {
+        pruned.failed += 1;
+        return pruned;
+    };
+    for c in containers {
         let Ok(state) = store.observed_container_state(&c.id) else {
             continue;
         };
@@ -44,8 +92,8 @@ fn prune(args: PruneArgs, ctx: &Ctx) -> Result<i32> {
         let size = dir_size(&store.container_upper_dir(&c.id));
         match store.remove_container(&c.id) {
             Ok(()) => {
-                reclaimed += size;
-                deleted.push(c.id);
+                pruned.reclaimed += size;
+                pruned.ids.push(c.id);
             }
             Err(e) => {
                 eprintln!(
@@ -55,27 +103,9 @@ fn prune(args: PruneArgs, ctx: &Ctx) -> Result<i32> {
                             .context(format!("cannot remove container {}", c.name))
                     )
                 );
-                failed += 1;
+                pruned.failed += 1;
             }
         }
     }
-    let mut out = String::new();
-    if !deleted.is_empty() {
-        out.push_str("Deleted Containers:\n");
-        for id in &deleted {
-            out.push_str(id);
-            out.push('\n');
-        }
-        out.push('\n');
-    }
-    out.push_str(&format!(
-        "Total reclaimed space: {}\n",
-        format::human_size(reclaimed)
-    ));
-    print_out(&out)?;
-    Ok(if failed > 0 {
-        crate::error::EXIT_NOOK_ERROR
-    } else {
-        0
-    })
+    pruned
 }

@@ -78,7 +78,7 @@ pub fn run(args: ImagesArgs, ctx: &Ctx) -> Result<i32> {
 }
 
 /// (repository, tag) rows for an image: one per name, `<none>` when it has none.
-fn names_of(image: &ImageRecord) -> Vec<(String, String)> {
+pub(super) fn names_of(image: &ImageRecord) -> Vec<(String, String)> {
     if image.names.is_empty() {
         let repo = image
             .repo_digests

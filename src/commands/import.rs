@@ -58,6 +58,9 @@ pub fn run(args: ImportArgs, ctx: &Ctx) -> Result<i32> {
     // files keep the owners the archive gives them.
     let ns = userns::enter(&ctx.paths.runtime, &|m| eprintln!("{m}"))?;
     let store = ctx.store()?;
+    // The new layer is stored before the image record names it: the store's clean-up must
+    // wait (system check --repair, system prune).
+    let _adding = store.hold_additions()?;
     let input: Box<dyn Read> = if stdin {
         use std::os::fd::AsFd;
         let fd = std::io::stdin()

@@ -78,6 +78,9 @@ struct Loaded {
 }
 
 fn load(store: &Store, input: Input, ns: Namespace, quiet: bool) -> Result<Vec<Loaded>> {
+    // Layers and blobs stored before the image records name them must not look unused to
+    // the store's clean-up (system check --repair, system prune).
+    let _adding = store.hold_additions()?;
     let file = seekable_tar(input, &store.root().join("tmp"))?;
     let archive = Archive::index(file)?;
     let plan = read::plan(&archive, &PlatformSpec::host())?;

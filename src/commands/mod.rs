@@ -11,6 +11,7 @@ mod export;
 mod history;
 mod images;
 mod import;
+mod info;
 mod inspect;
 mod lifecycle;
 mod load;
@@ -28,6 +29,7 @@ mod rm;
 mod rmi;
 mod run;
 mod save;
+mod system;
 mod tag;
 mod wait;
 
@@ -122,6 +124,9 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Export(args) => export::run(args, &ctx),
         Command::Import(args) => import::run(args, &ctx),
         Command::Container(command) => container::run(command, &ctx),
+        Command::Image(command) => system::image(command, &ctx),
+        Command::System(command) => system::run(command, &ctx),
+        Command::Info(args) => info::run(args, &ctx),
         Command::Monitor(args) => {
             // Started into a fresh user namespace (the child's side of the handshake), or
             // re-executed inside one already; never on the host side.

@@ -172,7 +172,7 @@ pub fn run(args: PsArgs, ctx: &Ctx) -> Result<i32> {
 }
 
 /// One `ps` row as Docker's formatter sees it (the fields `--format` can use).
-fn summary(
+pub(super) fn summary(
     c: &ContainerRecord,
     state: &ContainerState,
     no_trunc: bool,

@@ -94,6 +94,9 @@ pub fn pull(
             reference.repository
         );
     }
+    // Layers and blobs stored before the image record names them must not look unused to
+    // the store's clean-up (system check --repair, system prune).
+    let _adding = store.hold_additions()?;
     let auth = ctx.auth_files();
     let timeout = ctx.nook_config()?.registry_timeout();
     let mut last_error: Option<anyhow::Error> = None;

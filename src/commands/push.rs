@@ -229,7 +229,10 @@ fn push_image(
         &bytes,
     )?;
 
-    // Remember what went where, so the next push reuses these blobs and this manifest.
+    // Remember what went where, so the next push reuses these blobs and this manifest. The
+    // manifest blob is unnamed until the record lists its repo digest: the store's clean-up
+    // must wait.
+    let _adding = store.hold_additions()?;
     store.put_blob(&digest, &bytes)?;
     let repo_digest = format!("{}@{digest}", dest.name());
     store.update_images(|index| -> Result<()> {

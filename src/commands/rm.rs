@@ -48,6 +48,9 @@ fn remove_one(store: &Store, input: &str, force: bool) -> Result<()> {
             .map_err(|e| e.context(format!("cannot remove container \"/{}\"", record.name)))?;
     }
     store.remove_container(&record.id)?;
+    if !record.config.limits.is_empty() {
+        crate::runtime::cgroups::remove(&record.id);
+    }
     Ok(())
 }
 

@@ -12,6 +12,10 @@ pub fn run(args: RmiArgs, ctx: &Ctx) -> Result<i32> {
     // Layer files belong to subordinate ids: only root of the user namespace may delete them.
     userns::enter(&ctx.paths.runtime, &|m| eprintln!("{m}"))?;
     let store = ctx.store()?;
+    // Waits for commands that are storing layers or making containers (they hold it shared):
+    // a layer a commit has just stored, or the image a `run` has just found, must not vanish
+    // before their record names it.
+    let _collecting = store.lock_collection()?;
     let mut failed = 0;
     for name in &args.images {
         match remove_one(&store, &config, name, args.force) {

@@ -17,6 +17,7 @@ use crate::image::manifest::PlatformSpec;
 use crate::image::reference::Reference;
 use crate::network::Mode;
 use crate::network::ports::{self, PortMapping};
+use crate::runtime::cgroups;
 use crate::runtime::mounts::Driver;
 use crate::runtime::userns::{self, IdLayout, Namespace};
 use crate::store::Store;
@@ -32,11 +33,14 @@ pub fn run(args: RunArgs, ctx: &Ctx) -> Result<i32> {
         // user namespace of its own, laid out as its options ask (keep-id). A missing image
         // is first pulled by a child in nook's namespace.
         let store = ctx.store()?;
+        // From finding the image to recording the container that uses it, `rmi` waits.
+        let adding = store.hold_additions()?;
         let image = match image_for_run(&args, ctx, &store)? {
             Ok(image) => image,
             Err(pull_status) => return Ok(pull_status),
         };
         let record = create_from_image(&args, &parsed, &store, &image)?;
+        drop(adding);
         return launch_new(ctx, &store, &record, &args);
     }
     // Real root: no user namespace to make.
@@ -181,6 +185,8 @@ pub fn create(args: RunArgs, ctx: &Ctx) -> Result<i32> {
 fn create_record(args: &RunArgs, parsed: &ParsedOptions, ctx: &Ctx) -> Result<ContainerRecord> {
     let ns = userns::enter(&ctx.paths.runtime, &|m| eprintln!("{m}"))?;
     let store = ctx.store()?;
+    // From finding the image to recording the container that uses it, `rmi` waits.
+    let _adding = store.hold_additions()?;
     let image = obtain_image(args, ctx, &store, ns)?;
     create_from_image(args, parsed, &store, &image)
 }
@@ -294,6 +300,7 @@ fn choose_driver(requested: Option<&str>, store: &Store) -> Result<String> {
 
 /// Options checked before anything is created, so bad input leaves no container behind.
 struct ParsedOptions {
+    limits: cgroups::Limits,
     env: Vec<String>,
     mounts: Vec<MountSpec>,
     labels: BTreeMap<String, String>,
@@ -445,7 +452,40 @@ impl ParsedOptions {
             .iter()
             .map(|h| parse_add_host(h))
             .collect::<Result<_>>()?;
+        let size = |option: &'static str, value: &Option<String>| -> Result<Option<u64>> {
+            value
+                .as_deref()
+                .map(|v| {
+                    crate::format::parse_size(v).ok_or_else(|| {
+                        anyhow::anyhow!(
+                            "invalid {option} `{v}`: expected a size such as 512m or 2g"
+                        )
+                    })
+                })
+                .transpose()
+        };
+        let limits = cgroups::Limits {
+            memory: size("--memory", &args.memory)?,
+            memory_swap: match args.memory_swap.as_deref() {
+                Some("-1") => Some(-1),
+                _ => size("--memory-swap", &args.memory_swap)?.map(|b| b as i64),
+            },
+            cpus: args.cpus,
+            pids: args.pids_limit,
+        };
+        limits.validate()?;
+        if !limits.is_empty() {
+            // Refused now, before anything is created, rather than when the container starts.
+            cgroups::plan(
+                &limits,
+                "check",
+                cgroups::own_cgroup(),
+                nix::unistd::getuid().as_raw(),
+                &cgroups::v1_mounted,
+            )?;
+        }
         Ok(ParsedOptions {
+            limits,
             env,
             mounts,
             labels,
@@ -780,6 +820,7 @@ fn build_config(
         ports: published_ports(parsed, image)?,
         dns: parsed.dns.clone(),
         add_hosts: parsed.add_hosts.clone(),
+        limits: parsed.limits.clone(),
     })
 }
 

@@ -185,6 +185,41 @@ pub fn stream_size(record: &Path) -> Result<u64, SplitError> {
     }
 }
 
+/// A quick look at whether the files a record names are still there with the sizes their tar
+/// entries had, without reading their content (what `system check --quick` does; a full check
+/// rebuilds the stream with [`Rebuilt`]). `Some(why)` for the first file that is not.
+pub fn check_sizes(root: &Path, record: &Path) -> Result<Option<String>, SplitError> {
+    let mut segments = Segments::open(record)?;
+    loop {
+        match segments.next_segment()? {
+            Segment::Raw(len) => segments.skip(len)?,
+            Segment::File { size, path } => {
+                let shown = format!("/{}", path.display());
+                match std::fs::symlink_metadata(root.join(&path)) {
+                    Ok(meta) if !meta.is_file() => {
+                        return Ok(Some(format!(
+                            "the layer's file `{shown}` is no longer a regular file"
+                        )));
+                    }
+                    Ok(meta) if meta.len() != size => {
+                        return Ok(Some(format!(
+                            "the layer's file `{shown}` has {} bytes where its tar entry had {size}",
+                            meta.len()
+                        )));
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        return Ok(Some(format!(
+                            "the layer's file `{shown}` cannot be read: {e}"
+                        )));
+                    }
+                }
+            }
+            Segment::End(_) => return Ok(None),
+        }
+    }
+}
+
 enum Segment {
     Raw(u64),
     File { size: u64, path: PathBuf },

@@ -107,6 +107,17 @@ fn start_and_wait(
         })?;
 
     let (caps, seccomp) = security_for(config)?;
+    if !config.limits.is_empty() {
+        // Before the cgroup namespace is made: the container sees its own cgroup as `/`.
+        super::cgroups::plan(
+            &config.limits,
+            &record.id,
+            super::cgroups::own_cgroup(),
+            nix::unistd::getuid().as_raw(),
+            &super::cgroups::v1_mounted,
+        )?
+        .apply()?;
+    }
 
     // Still in the host's network namespace: host ports are checked and the helper's
     // launcher forked here (see the network module).

@@ -2,6 +2,7 @@
 //! in, so that files keep their owners without root.
 
 pub mod attach;
+pub mod cgroups;
 pub mod container;
 pub mod idmap;
 pub mod mounts;

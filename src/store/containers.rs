@@ -67,6 +67,12 @@ pub struct ContainerConfig {
     /// `--add-host NAME:IP`, as given.
     #[serde(default)]
     pub add_hosts: Vec<String>,
+    /// `--memory`, `--memory-swap`, `--cpus`, `--pids-limit`.
+    #[serde(
+        default,
+        skip_serializing_if = "crate::runtime::cgroups::Limits::is_empty"
+    )]
+    pub limits: crate::runtime::cgroups::Limits,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]

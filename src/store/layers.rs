@@ -112,11 +112,17 @@ impl Store {
     /// Serialises extraction of one layer across processes: a second pull of the same layer
     /// waits, then finds it done.
     pub fn lock_layer(&self, diff_id: &Digest) -> Result<lock::LockGuard> {
-        let path = self
-            .root
+        lock::exclusive(
+            &self.layer_lock_path(diff_id),
+            &format!("layer {}", diff_id.short()),
+        )
+    }
+
+    /// The file [`Store::lock_layer`] locks.
+    pub(crate) fn layer_lock_path(&self, diff_id: &Digest) -> PathBuf {
+        self.root
             .join("locks")
-            .join(format!("layer-{}.lock", diff_id.hex()));
-        lock::exclusive(&path, &format!("layer {}", diff_id.short()))
+            .join(format!("layer-{}.lock", diff_id.hex()))
     }
 
     /// A fresh staging directory for `diff_id`. Call with the layer lock held: whatever a

@@ -19,8 +19,11 @@
 //!                          tar-split.gz (what rebuilds its tar byte for byte: push, save)
 //! layers/.staging/<hex>    a layer being extracted; renamed into place when whole
 //! layers/.trash/<name>     a removed layer waiting to be deleted
-//! locks/                   metadata.lock and one lock per layer being extracted
+//! locks/                   metadata.lock, gc.lock and one lock per layer being extracted
 //! tmp/                     staged small files before their rename
+//! containers.json          every container record; containers/<id>/ holds each one's files
+//! volumes/<name>/_data     named volumes (`run -v NAME:/path`)
+//! driver                   the storage driver the first container settled on
 //! ```
 //!
 //! What makes it crash-safe: a layer directory exists under its final name only once every
@@ -30,13 +33,22 @@
 //! the same per-layer lock) removes, or a trash entry, which the next removal purges.
 //! Layers are keyed by diff id (the digest of the uncompressed tar), so identical layers are
 //! stored once however they were compressed.
+//!
+//! Between storing a layer or blob and recording the image that uses it, the data is used by
+//! nothing on disk: only the command adding it knows it is wanted. Such commands (pull, load,
+//! commit, import, push) hold `locks/gc.lock` shared for as long as they add
+//! ([`Store::hold_additions`]); whatever removes data no image uses (`system check --repair`,
+//! `system prune`) holds it exclusively ([`Store::lock_collection`]), so it never sees a
+//! half-added image as garbage. [`check`] is that collector, and the store's checker.
 
+pub mod check;
 pub mod containers;
 pub mod images;
 pub mod layers;
 pub mod lock;
 pub mod logs;
 pub mod names;
+pub mod prune;
 
 use std::fs;
 use std::io::{self, Write};
@@ -112,6 +124,23 @@ impl Store {
 
     pub fn root(&self) -> &Path {
         &self.root
+    }
+
+    /// Held (shared) by a command while it adds layers and blobs that no image record names
+    /// yet, so the store's collector leaves them alone; any number of such commands run at
+    /// once. Take it before the metadata or a layer lock.
+    pub fn hold_additions(&self) -> Result<lock::LockGuard> {
+        lock::shared(&self.gc_lock_path(), "the store's clean-up")
+    }
+
+    /// Held (exclusively) while data no image uses is found and removed: waits for every
+    /// command that is adding data (see [`Store::hold_additions`]) to finish.
+    pub fn lock_collection(&self) -> Result<lock::LockGuard> {
+        lock::exclusive(&self.gc_lock_path(), "commands adding to the store")
+    }
+
+    fn gc_lock_path(&self) -> PathBuf {
+        self.root.join("locks/gc.lock")
     }
 
     fn blob_path(&self, digest: &Digest) -> PathBuf {

@@ -396,19 +396,11 @@ fn container_prune_removes_stopped_containers() {
     let exited = s.exited("done", 0, 5);
     let (running, _) = s.running("web");
 
+    // Nobody at a terminal to answer: refused, nothing removed.
+    let err = assert_failure(&s.nook(&["container", "prune"]), 125);
+    assert!(err.contains("add -f"), "{err}");
     // Answering no keeps everything.
-    let mut cmd = s.ctx.nook_cmd();
-    let out = cmd
-        .args(["container", "prune"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .and_then(|mut c| {
-            use std::io::Write;
-            c.stdin.take().unwrap().write_all(b"n\n")?;
-            c.wait_with_output()
-        })
-        .unwrap();
+    let out = s.ctx.nook_with_terminal(&["container", "prune"], b"n\n");
     assert!(out.status.success());
     assert!(
         String::from_utf8_lossy(&out.stdout).starts_with(

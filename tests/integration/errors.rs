@@ -259,6 +259,8 @@ fn a_full_disk_fails_cleanly_and_loses_nothing() {
             .count(),
         0
     );
+    // The store as a whole is sound, not just its index.
+    assert_success(&ctx.nook(&["--root", root, "system", "check"]));
 }
 
 #[test]

@@ -2,7 +2,9 @@
 //! registry on 127.0.0.1 serving images the tests build themselves. See `harness/mod.rs`.
 
 mod commit;
+mod concurrency;
 mod containers;
+mod crash;
 mod diff;
 mod errors;
 mod export_import;
@@ -17,5 +19,6 @@ mod push;
 mod registries;
 mod run;
 mod save_load;
+mod system;
 mod tls;
 mod token_auth;

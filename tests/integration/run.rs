@@ -830,3 +830,55 @@ fn keep_id_runs_as_the_users_own_ids_and_shows_the_image_as_built() {
     }
     assert_eq!(assert_success(&ctx.nook(&["ps", "-aq"])), "");
 }
+
+/// Resource limits need a cgroup v2 subtree delegated to the user. Where there is none (this
+/// machine attaches the controllers to cgroup v1, and no systemd delegates one), the options
+/// are refused before anything is created, with the missing delegation named: never a
+/// silent no-op.
+#[test]
+fn resource_limits_without_a_delegated_cgroup_are_refused_by_name() {
+    let ctx = TestContext::new();
+    let image = fixtures::single_layer().reference.clone();
+    assert_success(&ctx.nook(&["pull", "-q", &image]));
+    let offered = std::fs::read_to_string("/sys/fs/cgroup/unified/cgroup.controllers")
+        .or_else(|_| std::fs::read_to_string("/sys/fs/cgroup/cgroup.controllers"))
+        .unwrap_or_default();
+    for (option, value, controller) in [
+        ("--memory", "64m", "memory"),
+        ("--cpus", "0.5", "cpu"),
+        ("--pids-limit", "50", "pids"),
+    ] {
+        if offered.split_whitespace().any(|c| c == controller) {
+            continue;
+        }
+        let err = assert_failure(
+            &ctx.nook(&["run", "--rm", option, value, &image, "true"]),
+            125,
+        );
+        assert_one_error_line(
+            &err,
+            &format!("{option} needs the `{controller}` controller"),
+        );
+        assert!(err.contains(&format!("or run without {option}")), "{err}");
+    }
+    let err = assert_failure(
+        &ctx.nook(&["run", "--rm", "--memory", "lots", &image, "true"]),
+        125,
+    );
+    assert_one_error_line(&err, "invalid --memory `lots`");
+    let err = assert_failure(
+        &ctx.nook(&[
+            "run",
+            "--rm",
+            "--memory",
+            "64m",
+            "--memory-swap",
+            "32m",
+            &image,
+            "true",
+        ]),
+        125,
+    );
+    assert_one_error_line(&err, "cannot be below --memory");
+    assert_eq!(assert_success(&ctx.nook(&["ps", "-aq"])), "");
+}

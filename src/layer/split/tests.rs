@@ -160,3 +160,21 @@ fn a_damaged_record_is_reported() {
     let err = stream_size(&dir.path().join(FILE_NAME)).unwrap_err();
     assert!(err.to_string().contains("corrupt"), "{err}");
 }
+
+#[test]
+fn the_quick_check_notices_changed_sizes_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let stream = sample_layer();
+    record(&stream, dir.path());
+    let (diff, split) = (dir.path().join("diff"), dir.path().join(FILE_NAME));
+    assert_eq!(check_sizes(&diff, &split).unwrap(), None);
+    // Same length, other bytes: only a full rebuild can tell.
+    std::fs::write(diff.join("etc/hostname"), b"kooN\n").unwrap();
+    assert_eq!(check_sizes(&diff, &split).unwrap(), None);
+    std::fs::write(diff.join("etc/hostname"), b"n").unwrap();
+    let why = check_sizes(&diff, &split).unwrap().unwrap();
+    assert!(why.contains("`/etc/hostname` has 1 bytes"), "{why}");
+    std::fs::remove_file(diff.join("etc/hostname")).unwrap();
+    let why = check_sizes(&diff, &split).unwrap().unwrap();
+    assert!(why.contains("cannot be read"), "{why}");
+}

@@ -256,6 +256,26 @@ impl TestContext {
         child.wait_with_output().unwrap()
     }
 
+    /// Runs `nook ARGS` as the target user with a terminal as its stdin (a pseudo-terminal
+    /// to which `input` is typed), as a user answering a prompt would.
+    pub fn nook_with_terminal(&self, args: &[&str], input: &[u8]) -> Output {
+        use std::io::Write;
+        let pty = nix::pty::openpty(None, None).expect("opening a pseudo-terminal");
+        let child = self
+            .nook_cmd()
+            .args(args)
+            .stdin(std::process::Stdio::from(fs::File::from(pty.slave)))
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("running nook {args:?}: {e}"));
+        let mut master = fs::File::from(pty.master);
+        master.write_all(input).unwrap();
+        let out = child.wait_with_output().unwrap();
+        drop(master);
+        out
+    }
+
     /// Runs `program ARGS` (e.g. `ls -ln`) as the target user with nook's environment.
     pub fn run_as_user(&self, program: &str, args: &[&str]) -> Output {
         run(self.command_as_user(program).args(args))
