@@ -23,6 +23,11 @@ pub fn exit_code(err: &anyhow::Error) -> i32 {
 
 /// `Error: outer: inner: root cause`, with adjacent repeats removed (an io::Error is often
 /// both the message and the source of its wrapper).
+///
+/// Messages quote what images, archives and registries say (names, error texts), so the line
+/// is made safe to print: control characters are escaped, so that a name holding a newline
+/// or a terminal escape cannot forge a second line or restyle the terminal, and each cause is
+/// cut to [`MAX_CAUSE_CHARS`].
 pub fn render(err: &anyhow::Error) -> String {
     let mut parts: Vec<String> = Vec::new();
     for cause in err.chain() {
@@ -32,12 +37,34 @@ pub fn render(err: &anyhow::Error) -> String {
         }
         parts.push(text);
     }
+    let parts: Vec<String> = parts.iter().map(|p| printable(p)).collect();
     format!("Error: {}", parts.join(": "))
 }
 
 /// Where a hint comes from `nook system doctor`'s verdict, it says so: the user can run it
 /// to see the rest.
 const SEE_DOCTOR: &str = "(`nook system doctor` checks the rest of the set-up)";
+
+/// The longest one cause of an error may print.
+pub const MAX_CAUSE_CHARS: usize = 1000;
+
+/// `text` with control characters escaped (`\n`, `\u{1b}`), cut to [`MAX_CAUSE_CHARS`].
+fn printable(text: &str) -> String {
+    let mut out = String::with_capacity(text.len().min(MAX_CAUSE_CHARS + 32));
+    let total = text.chars().count();
+    for (i, c) in text.chars().enumerate() {
+        if i == MAX_CAUSE_CHARS {
+            out.push_str(&format!("… ({} more characters)", total - i));
+            break;
+        }
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
 
 /// A fix for failures whose cause we recognise anywhere in the chain.
 pub fn hint(err: &anyhow::Error) -> Option<String> {
@@ -161,5 +188,21 @@ mod tests {
         let h = hint(&unshare).unwrap();
         assert!(h.contains("Operation not permitted"), "{h}");
         assert!(h.contains("nook system doctor"), "{h}");
+    }
+
+    #[test]
+    fn rendered_errors_are_one_bounded_line() {
+        let err = anyhow::anyhow!("layer entry `a\nError: forged\x1b[31m` is bad")
+            .context("cannot pull x");
+        assert_eq!(
+            render(&err),
+            "Error: cannot pull x: layer entry `a\\nError: forged\\u{1b}[31m` is bad"
+        );
+        let long = "é".repeat(5000);
+        let text = render(&anyhow::anyhow!("{long}"));
+        assert!(text.ends_with("… (4000 more characters)"), "{text}");
+        assert_eq!(text.lines().count(), 1);
+        // Tabs too: a line stays a line.
+        assert_eq!(render(&anyhow::anyhow!("a\tb")), "Error: a\\tb");
     }
 }

@@ -11,6 +11,7 @@ mod errors;
 mod export_import;
 mod harness;
 mod harness_selftest;
+mod hostile;
 mod image_commands;
 mod network;
 mod ports;
