@@ -745,6 +745,9 @@ pub enum SystemCommand {
     /// Show how nook runs here (the same as `nook info`)
     #[command(after_help = INFO_HELP)]
     Info(InfoArgs),
+    /// Check that this machine is set up for rootless containers, and say how to fix what is not
+    #[command(after_help = DOCTOR_HELP)]
+    Doctor(DoctorArgs),
 }
 
 const CHECK_HELP: &str = "Checks that images.json and containers.json can be read; that every image's config and manifest are there and hash to their digests; \
@@ -831,6 +834,28 @@ store (where, which storage driver, how many images, containers and volumes), st
 Examples:
   nook info
   nook info --format json | jq .store.root";
+
+const DOCTOR_HELP: &str = "Checks, in order: user namespaces (kernel.unprivileged_userns_clone, user.max_user_namespaces, \
+AppArmor's kernel.apparmor_restrict_unprivileged_userns, and a real one made in a child process); newuidmap and newgidmap (setuid root or file capabilities); \
+your subordinate id ranges in /etc/subuid and /etc/subgid (present, at least 65536 ids, overlapping no other user's); XDG_RUNTIME_DIR (set, yours, mode 0700); \
+the store's file system (NFS, Lustre, GPFS and CIFS/SMB cannot hold overlay upper directories); the kernel overlay in a user namespace, else fuse-overlayfs; \
+/dev/fuse and /dev/net/tun; pasta and slirp4netns; cgroup v2 delegation (for --memory, --cpus, --pids-limit); net.ipv4.ping_group_range; \
+net.ipv4.ip_unprivileged_port_start; free disk space under the store.
+
+Each finding is one line: OK, WARN (nook works, with less) or FAIL (nook cannot work), what was found, and the command that fixes it; \
+a fix starting with sudo needs an administrator. Exits 1 if anything FAILs, 0 otherwise. \
+--format json prints an array of {check, status, detail, fix, needs_admin}.
+
+Examples:
+  nook system doctor
+  nook system doctor --format json | jq '.[] | select(.status != \"OK\")'";
+
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    /// `json` for a JSON array of findings
+    #[arg(short, long, value_name = "FORMAT")]
+    pub format: Option<String>,
+}
 
 #[derive(Debug, Args)]
 pub struct InfoArgs {

@@ -41,6 +41,26 @@ pub enum ConfigError {
 pub struct NookConfig {
     #[serde(default)]
     pub network: NetworkConfig,
+    #[serde(default)]
+    pub registry: RegistrySettings,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegistrySettings {
+    /// Seconds a registry may stay silent before a pull, push or login gives up (default
+    /// 60); small documents must arrive within twice that, blobs at 16 KiB per timeout.
+    pub timeout: Option<u64>,
+}
+
+impl NookConfig {
+    /// `[registry] timeout`, or the default.
+    pub fn registry_timeout(&self) -> std::time::Duration {
+        match self.registry.timeout {
+            Some(secs) => std::time::Duration::from_secs(secs.max(1)),
+            None => crate::image::registry::DEFAULT_TIMEOUT,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
@@ -414,6 +434,20 @@ impl From<&Endpoint> for crate::image::registry::Endpoint {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn registry_timeout_from_config_toml() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("config.toml");
+        let default = NookConfig::load(&file).unwrap().registry_timeout();
+        assert_eq!(default, crate::image::registry::DEFAULT_TIMEOUT);
+        std::fs::write(&file, "[registry]\ntimeout = 5\n").unwrap();
+        let t = NookConfig::load(&file).unwrap().registry_timeout();
+        assert_eq!(t, std::time::Duration::from_secs(5));
+        std::fs::write(&file, "[registry]\ntimout = 5\n").unwrap();
+        let e = NookConfig::load(&file).unwrap_err().to_string();
+        assert!(e.contains("timout"), "{e}");
+    }
 
     fn path() -> PathBuf {
         PathBuf::from("/x/registries.toml")

@@ -23,6 +23,11 @@ pub fn exit_code(err: &anyhow::Error) -> i32 {
 
 /// `Error: outer: inner: root cause`, with adjacent repeats removed (an io::Error is often
 /// both the message and the source of its wrapper).
+///
+/// Messages quote what images, archives and registries say (names, error texts), so the line
+/// is made safe to print: control characters are escaped, so that a name holding a newline
+/// or a terminal escape cannot forge a second line or restyle the terminal, and each cause is
+/// cut to [`MAX_CAUSE_CHARS`].
 pub fn render(err: &anyhow::Error) -> String {
     let mut parts: Vec<String> = Vec::new();
     for cause in err.chain() {
@@ -32,12 +37,81 @@ pub fn render(err: &anyhow::Error) -> String {
         }
         parts.push(text);
     }
+    let parts: Vec<String> = parts.iter().map(|p| printable(p)).collect();
     format!("Error: {}", parts.join(": "))
+}
+
+/// Where a hint comes from `nook system doctor`'s verdict, it says so: the user can run it
+/// to see the rest.
+const SEE_DOCTOR: &str = "(`nook system doctor` checks the rest of the set-up)";
+
+/// The longest one cause of an error may print.
+pub const MAX_CAUSE_CHARS: usize = 1000;
+
+/// `text` with control characters escaped (`\n`, `\u{1b}`), cut to [`MAX_CAUSE_CHARS`].
+fn printable(text: &str) -> String {
+    let mut out = String::with_capacity(text.len().min(MAX_CAUSE_CHARS + 32));
+    let total = text.chars().count();
+    for (i, c) in text.chars().enumerate() {
+        if i == MAX_CAUSE_CHARS {
+            out.push_str(&format!("… ({} more characters)", total - i));
+            break;
+        }
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// A fix for failures whose cause we recognise anywhere in the chain.
 pub fn hint(err: &anyhow::Error) -> Option<String> {
+    use crate::doctor;
+    use crate::runtime::userns::UsernsError;
     for cause in err.chain() {
+        match cause.downcast_ref::<UsernsError>() {
+            Some(UsernsError::Unshare(e)) => {
+                let v = doctor::userns(&doctor::UsernsFacts::read(Err(e.to_string())));
+                return Some(format!("{}: {} {SEE_DOCTOR}", v.detail, v.fix));
+            }
+            Some(UsernsError::Helper { helper, .. }) => {
+                let name = if *helper == "newgidmap" {
+                    "newgidmap"
+                } else {
+                    "newuidmap"
+                };
+                let v = doctor::helper(name, &doctor::HelperFact::find(name));
+                if v.status != doctor::Status::Ok {
+                    return Some(format!("{}: {} {SEE_DOCTOR}", v.detail, v.fix));
+                }
+                return Some(format!(
+                    "{helper} grants only the ranges /etc/subuid and /etc/subgid list for you, overlapping no one's: run `nook system doctor` to check them"
+                ));
+            }
+            _ => {}
+        }
+        if let Some(crate::network::NetworkError::MissingHelper { package, .. }) =
+            cause.downcast_ref()
+        {
+            return Some(format!("sudo apt-get install {package} {SEE_DOCTOR}"));
+        }
+        if let Some(crate::runtime::mounts::MountError::FuseOverlayfs { stderr, .. }) =
+            cause.downcast_ref()
+            && stderr.contains("/dev/fuse")
+        {
+            return Some(format!(
+                "/dev/fuse must be usable by everyone, as distributions ship it: sudo chmod 0666 /dev/fuse {SEE_DOCTOR}"
+            ));
+        }
+        if let Some(crate::network::NetworkError::HelperFailed { log, .. }) = cause.downcast_ref()
+            && log.contains("/dev/net/tun")
+        {
+            return Some(format!(
+                "/dev/net/tun must be usable by everyone, as distributions ship it: sudo chmod 0666 /dev/net/tun {SEE_DOCTOR}"
+            ));
+        }
         if let Some(crate::network::NetworkError::HelperFailed {
             binary: "pasta",
             log,
@@ -83,4 +157,52 @@ pub fn is_broken_pipe(err: &anyhow::Error) -> bool {
         c.downcast_ref::<io::Error>()
             .is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn set_up_failures_hint_at_the_fix_doctor_names() {
+        let missing = anyhow::Error::new(crate::network::NetworkError::MissingHelper {
+            mode: "pasta",
+            binary: "pasta",
+            package: "passt",
+        });
+        let h = hint(&missing).unwrap();
+        assert!(h.starts_with("sudo apt-get install passt"), "{h}");
+        assert!(h.contains("nook system doctor"), "{h}");
+
+        let fuse = anyhow::Error::new(crate::runtime::mounts::MountError::FuseOverlayfs {
+            target: "/x".into(),
+            status: "exit status: 1".into(),
+            stderr: "fuse: failed to open /dev/fuse: Permission denied".into(),
+        });
+        assert!(hint(&fuse).unwrap().contains("sudo chmod 0666 /dev/fuse"));
+
+        // Whatever this machine's sysctls say, the hint names a fix and the doctor.
+        let unshare = anyhow::Error::new(crate::runtime::userns::UsernsError::Unshare(
+            io::Error::from_raw_os_error(libc::EPERM),
+        ));
+        let h = hint(&unshare).unwrap();
+        assert!(h.contains("Operation not permitted"), "{h}");
+        assert!(h.contains("nook system doctor"), "{h}");
+    }
+
+    #[test]
+    fn rendered_errors_are_one_bounded_line() {
+        let err = anyhow::anyhow!("layer entry `a\nError: forged\x1b[31m` is bad")
+            .context("cannot pull x");
+        assert_eq!(
+            render(&err),
+            "Error: cannot pull x: layer entry `a\\nError: forged\\u{1b}[31m` is bad"
+        );
+        let long = "é".repeat(5000);
+        let text = render(&anyhow::anyhow!("{long}"));
+        assert!(text.ends_with("… (4000 more characters)"), "{text}");
+        assert_eq!(text.lines().count(), 1);
+        // Tabs too: a line stays a line.
+        assert_eq!(render(&anyhow::anyhow!("a\tb")), "Error: a\\tb");
+    }
 }

@@ -13,6 +13,7 @@ use serde_json::{Map, Value, json};
 
 use super::{Ctx, print_out};
 use crate::cli::InfoArgs;
+use crate::doctor::{CgroupFacts, HelperFact};
 use crate::network::{self, Mode, find_program};
 use crate::runtime::idmap;
 use crate::runtime::userns;
@@ -238,34 +239,28 @@ fn meminfo_bytes(text: &str, field: &str) -> Option<u64> {
 /// Which cgroup hierarchy the machine has, the process's cgroup in it, and whether a subtree
 /// of it was delegated to the user, as resource limits (`--memory` …) need: found as
 /// `runtime::cgroups` finds it, the highest ancestor the user owns.
-fn cgroups() -> Node {
+pub(super) fn cgroup_facts() -> CgroupFacts {
     use std::os::unix::fs::MetadataExt;
     let version = match cgroup2_mount() {
         Some(p) if p == Path::new("/sys/fs/cgroup") => "v2",
         Some(_) => "v1 (hybrid: v2 mounted at /sys/fs/cgroup/unified)",
         None => "v1",
     };
-    let mut fields = vec![("version", text(version))];
-    let own = match crate::runtime::cgroups::own_cgroup() {
-        Ok(own) => own,
-        Err(why) => {
-            fields.push(("delegated", Node::Flag(false)));
-            fields.push(("why", text(why)));
-            return section(fields);
-        }
+    let mut facts = CgroupFacts {
+        version: version.to_string(),
+        own: crate::runtime::cgroups::own_cgroup(),
+        delegated_root: None,
+        controllers: Vec::new(),
     };
-    fields.push(("cgroup", text(own.display().to_string())));
+    let Ok(own) = &facts.own else {
+        return facts;
+    };
     // Inside nook's user namespace the user's own files show as root's, and so does this
     // process: comparing with our own uid holds on either side.
     let uid = nix::unistd::getuid().as_raw();
     let owned = |p: &Path| std::fs::metadata(p).is_ok_and(|m| m.uid() == uid);
-    if !owned(&own) {
-        fields.push(("delegated", Node::Flag(false)));
-        fields.push((
-            "why",
-            text("your cgroup is not yours: nothing was delegated"),
-        ));
-        return section(fields);
+    if !owned(own) {
+        return facts;
     }
     let mut root = own.clone();
     while let Some(parent) = root.parent()
@@ -274,12 +269,36 @@ fn cgroups() -> Node {
     {
         root = parent.to_path_buf();
     }
-    let controllers = std::fs::read_to_string(root.join("cgroup.controllers"))
-        .map(|t| t.split_whitespace().collect::<Vec<_>>().join(" "))
+    facts.controllers = std::fs::read_to_string(root.join("cgroup.controllers"))
+        .map(|t| t.split_whitespace().map(str::to_string).collect())
         .unwrap_or_default();
+    facts.delegated_root = Some(root);
+    facts
+}
+
+fn cgroups() -> Node {
+    let facts = cgroup_facts();
+    let mut fields = vec![("version", text(facts.version))];
+    let own = match facts.own {
+        Ok(own) => own,
+        Err(why) => {
+            fields.push(("delegated", Node::Flag(false)));
+            fields.push(("why", text(why)));
+            return section(fields);
+        }
+    };
+    fields.push(("cgroup", text(own.display().to_string())));
+    let Some(root) = facts.delegated_root else {
+        fields.push(("delegated", Node::Flag(false)));
+        fields.push((
+            "why",
+            text("your cgroup is not yours: nothing was delegated"),
+        ));
+        return section(fields);
+    };
     fields.push(("delegated", Node::Flag(true)));
     fields.push(("delegatedRoot", text(root.display().to_string())));
-    fields.push(("controllers", text(controllers)));
+    fields.push(("controllers", text(facts.controllers.join(" "))));
     section(fields)
 }
 
@@ -327,12 +346,13 @@ fn rootless(userns: &std::result::Result<(), String>) -> Node {
                 .collect(),
         )
     };
-    let helper = |name: &str| match find_program(name) {
-        Some(path) => {
-            use std::os::unix::fs::PermissionsExt;
-            let setuid =
-                std::fs::metadata(&path).is_ok_and(|m| m.permissions().mode() & 0o4000 != 0);
-            if setuid {
+    let helper = |name: &str| match HelperFact::find(name) {
+        HelperFact::Present {
+            path,
+            setuid_root,
+            file_caps,
+        } => {
+            if setuid_root || file_caps {
                 text(path.display().to_string())
             } else {
                 text(format!(
@@ -341,7 +361,7 @@ fn rootless(userns: &std::result::Result<(), String>) -> Node {
                 ))
             }
         }
-        None => text("not installed (Debian package uidmap)"),
+        HelperFact::Missing => text("not installed (Debian package uidmap)"),
     };
     let maps = |file: &str| {
         Node::List(

@@ -53,7 +53,11 @@ pub fn login(args: LoginArgs, ctx: &Ctx) -> Result<i32> {
         .endpoints(&probe, args.tls_verify)?
         .pop()
         .context("no endpoint for the registry")?;
-    let client = Client::new((&endpoint).into(), Some(credentials.clone()));
+    let client = Client::with_timeout(
+        (&endpoint).into(),
+        Some(credentials.clone()),
+        ctx.nook_config()?.registry_timeout(),
+    );
     match client.check_auth() {
         Ok(()) => {}
         Err(registry::RegistryError::Unauthorized { .. }) => {

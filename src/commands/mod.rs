@@ -6,6 +6,7 @@ mod commit;
 mod completion;
 mod container;
 mod diff;
+mod doctor;
 mod exec;
 mod export;
 mod history;
@@ -82,7 +83,7 @@ impl Ctx {
     pub fn warn_runtime_fallback(&self) {
         if let Some(reason) = &self.paths.runtime_fallback_reason {
             eprintln!(
-                "warning: {reason}; using {} for runtime state",
+                "warning: {reason}; using {} for runtime state (log in properly, or: export XDG_RUNTIME_DIR=/run/user/$(id -u))",
                 self.paths.runtime_base.display()
             );
         }

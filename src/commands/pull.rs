@@ -15,11 +15,11 @@ use crate::image::digest::{Digest, HashingReader};
 use crate::image::manifest::{self, Compression, Manifest, PlatformSpec};
 use crate::image::reference::Reference;
 use crate::image::registry::{self, Client, RegistryError};
-use crate::layer::unpack::UnpackOptions;
+use crate::layer::unpack::{UnpackError, UnpackOptions};
 use crate::runtime::userns::{self, Namespace};
 use crate::store::Store;
 use crate::store::images::ImageRecord;
-use crate::store::layers::LayerInfo;
+use crate::store::layers::{LayerImportError, LayerInfo};
 
 /// Layers downloaded at once: enough to overlap network and disk, few enough not to thrash
 /// a two-core laptop.
@@ -98,11 +98,12 @@ pub fn pull(
     // the store's clean-up (system check --repair, system prune).
     let _adding = store.hold_additions()?;
     let auth = ctx.auth_files();
+    let timeout = ctx.nook_config()?.registry_timeout();
     let mut last_error: Option<anyhow::Error> = None;
     for candidate in &candidates {
         for endpoint in config.endpoints(candidate, tls_verify)? {
             let credentials = auth.lookup(&candidate.registry)?;
-            let client = Client::new((&endpoint).into(), credentials);
+            let client = Client::with_timeout((&endpoint).into(), credentials, timeout);
             match client.get_manifest(&endpoint.repository, &candidate.reference_for_registry()) {
                 Ok(fetched) => {
                     if candidates.len() > 1 || endpoint.host != candidate.registry {
@@ -282,7 +283,7 @@ fn download_and_extract(
         max_id: ns.max_id,
         chown: ns.can_chown,
     };
-    let (diff_id, tar_size, report) = {
+    let extracted = {
         let mut decoder: Box<dyn Read + '_> = match job.compression {
             Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(&mut compressed)),
             Compression::Zstd => Box::new(
@@ -291,19 +292,28 @@ fn download_and_extract(
             ),
             Compression::None => Box::new(&mut compressed),
         };
-        store
-            .extract_layer(&staged, &mut decoder, &opts)
-            .map_err(|e| truncation_hint(e.into(), &job.digest))?
+        store.extract_layer(&staged, &mut decoder, &opts)
+    };
+    let (diff_id, tar_size, report) = match extracted {
+        Ok(done) => done,
+        Err(e) => {
+            // A damaged blob reads as a decompression or tar error long before its digest
+            // can be checked; the digest says what really happened, so read the rest of the
+            // blob (at most what the manifest promised) to learn it.
+            if is_stream_error(&e) && std::io::copy(&mut compressed, &mut std::io::sink()).is_ok() {
+                let (digest, size) = compressed.finish().context("reading the layer")?;
+                if size != job.size || digest != job.digest {
+                    return Err(not_as_promised(size, &digest, job));
+                }
+            }
+            return Err(truncation_hint(e.into(), &job.digest));
+        }
     };
     let (digest, size) = compressed
         .finish()
         .context("reading the rest of the layer")?;
     if size != job.size || digest != job.digest {
-        bail!(
-            "the registry sent {size} bytes hashing to {digest}, but the manifest promised {} bytes with digest {}; the blob is damaged or truncated on the registry, or was altered in transit",
-            job.size,
-            job.digest
-        );
+        return Err(not_as_promised(size, &digest, job));
     }
     if diff_id != job.diff_id {
         bail!(
@@ -325,6 +335,37 @@ fn download_and_extract(
         },
     )?;
     Ok(())
+}
+
+fn not_as_promised(size: u64, digest: &Digest, job: &LayerJob) -> anyhow::Error {
+    anyhow!(
+        "the registry sent {size} bytes hashing to {digest}, but the manifest promised {} bytes with digest {}; the blob is damaged or truncated on the registry, or was altered in transit",
+        job.size,
+        job.digest
+    )
+}
+
+/// Whether extraction failed on what it read (bad compression, a bad tar header, data that
+/// ends early), which a damaged blob causes, rather than on what the layer asks for or on
+/// the network (a time-out, which reading on would only repeat).
+fn is_stream_error(err: &LayerImportError) -> bool {
+    let io = match err {
+        LayerImportError::Stream { source } => source,
+        LayerImportError::Unpack(
+            UnpackError::Stream { source }
+            | UnpackError::Header { source, .. }
+            | UnpackError::Read { source, .. },
+        ) => source,
+        LayerImportError::Unpack(UnpackError::Truncated { .. }) => return true,
+        _ => return false,
+    };
+    matches!(
+        io.kind(),
+        std::io::ErrorKind::UnexpectedEof
+            | std::io::ErrorKind::InvalidData
+            | std::io::ErrorKind::InvalidInput
+            | std::io::ErrorKind::Other
+    )
 }
 
 /// A stream that ends early shows up as a decompression or tar error; say what it means.

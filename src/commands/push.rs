@@ -154,7 +154,11 @@ fn push_image(
     progress: &Progress,
 ) -> Result<Pushed> {
     let credentials = ctx.auth_files().lookup(&dest.registry)?;
-    let client = Client::new(endpoint.into(), credentials);
+    let client = Client::with_timeout(
+        endpoint.into(),
+        credentials,
+        ctx.nook_config()?.registry_timeout(),
+    );
     let repo = Repository {
         client: &client,
         registry: dest.registry.clone(),

@@ -27,6 +27,7 @@ pub fn run(command: SystemCommand, ctx: &Ctx) -> Result<i32> {
         SystemCommand::Prune(args) => prune(args, ctx),
         SystemCommand::Reset(args) => reset(args, ctx),
         SystemCommand::Info(args) => super::info::run(args, ctx),
+        SystemCommand::Doctor(args) => super::doctor::run(args, ctx),
     }
 }
 

@@ -13,6 +13,96 @@ pub enum ConfigError {
     NoDiffIds,
     #[error("a diff id in the image config is not a digest: {0}")]
     BadDiffId(String),
+    #[error("the image config is malformed: `{field}` must be {expected}, not {found}")]
+    FieldType {
+        field: String,
+        expected: &'static str,
+        found: &'static str,
+    },
+}
+
+/// What a JSON value is, in words.
+fn kind(v: &serde_json::Value) -> &'static str {
+    use serde_json::Value as V;
+    match v {
+        V::Null => "null",
+        V::Bool(_) => "a boolean",
+        V::Number(_) => "a number",
+        V::String(_) => "a string",
+        V::Array(_) => "a list",
+        V::Object(_) => "an object",
+    }
+}
+
+/// The container settings whose types `run`, `inspect` and `commit` rely on, as Docker's
+/// types have them; a config that gets them wrong is refused when it arrives (as Docker's
+/// JSON decoding refuses it) rather than read as if they were absent. `null` is absence.
+const TYPED_FIELDS: &[(&str, Shape)] = &[
+    ("Cmd", Shape::Strings),
+    ("Entrypoint", Shape::Strings),
+    ("Env", Shape::Strings),
+    ("User", Shape::String),
+    ("WorkingDir", Shape::String),
+    ("StopSignal", Shape::String),
+    ("ExposedPorts", Shape::Object),
+    ("Volumes", Shape::Object),
+    ("Labels", Shape::StringMap),
+];
+
+#[derive(Clone, Copy)]
+enum Shape {
+    String,
+    Strings,
+    Object,
+    StringMap,
+}
+
+fn check_fields(value: &serde_json::Value) -> Result<(), ConfigError> {
+    let wrong = |field: String, expected: &'static str, found: &serde_json::Value| {
+        Err(ConfigError::FieldType {
+            field,
+            expected,
+            found: kind(found),
+        })
+    };
+    for top in ["created", "architecture", "os"] {
+        match value.get(top) {
+            None | Some(serde_json::Value::Null | serde_json::Value::String(_)) => {}
+            Some(other) => return wrong(top.to_string(), "a string", other),
+        }
+    }
+    let config = match value.get("config") {
+        None | Some(serde_json::Value::Null) => return Ok(()),
+        Some(c @ serde_json::Value::Object(_)) => c,
+        Some(other) => return wrong("config".into(), "an object", other),
+    };
+    for (name, shape) in TYPED_FIELDS {
+        let Some(v) = config.get(name).filter(|v| !v.is_null()) else {
+            continue;
+        };
+        let field = || format!("config.{name}");
+        match shape {
+            Shape::String if !v.is_string() => return wrong(field(), "a string", v),
+            Shape::Object if !v.is_object() => return wrong(field(), "an object", v),
+            Shape::Strings | Shape::StringMap => {
+                let (expected, items): (_, Vec<&serde_json::Value>) = match (shape, v) {
+                    (Shape::Strings, serde_json::Value::Array(a)) => {
+                        ("a list of strings", a.iter().collect())
+                    }
+                    (Shape::StringMap, serde_json::Value::Object(o)) => {
+                        ("an object of strings", o.values().collect())
+                    }
+                    (Shape::Strings, _) => return wrong(field(), "a list of strings", v),
+                    _ => return wrong(field(), "an object of strings", v),
+                };
+                if let Some(bad) = items.iter().find(|i| !i.is_string()) {
+                    return wrong(field(), expected, bad);
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 pub struct ConfigSummary {
@@ -25,6 +115,7 @@ pub struct ConfigSummary {
 impl ConfigSummary {
     pub fn parse(bytes: &[u8]) -> Result<ConfigSummary, ConfigError> {
         let value: serde_json::Value = serde_json::from_slice(bytes).map_err(ConfigError::Json)?;
+        check_fields(&value)?;
         let diff_ids = value
             .pointer("/rootfs/diff_ids")
             .and_then(|v| v.as_array())
@@ -233,6 +324,50 @@ fn key_values(text: &str) -> Option<Vec<(String, String)>> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn configs_with_fields_of_the_wrong_type_are_malformed() {
+        let parse = |config: serde_json::Value| {
+            let mut whole = json!({"rootfs": {"type": "layers", "diff_ids": []}});
+            whole["config"] = config;
+            ConfigSummary::parse(&serde_json::to_vec(&whole).unwrap()).map(|_| ())
+        };
+        parse(json!({"Cmd": ["sh"], "Env": null, "Labels": {"a": "b"}, "ExposedPorts": {}}))
+            .unwrap();
+        parse(json!(null)).unwrap();
+        for (config, message) in [
+            (
+                json!({"Cmd": 42}),
+                "`config.Cmd` must be a list of strings, not a number",
+            ),
+            (
+                json!({"Env": "PATH=/bin"}),
+                "`config.Env` must be a list of strings, not a string",
+            ),
+            (
+                json!({"Entrypoint": ["sh", 1]}),
+                "`config.Entrypoint` must be a list of strings, not a number",
+            ),
+            (
+                json!({"User": ["root"]}),
+                "`config.User` must be a string, not a list",
+            ),
+            (
+                json!({"Labels": {"a": {}}}),
+                "`config.Labels` must be an object of strings, not an object",
+            ),
+            (
+                json!({"ExposedPorts": ["80/tcp"]}),
+                "`config.ExposedPorts` must be an object, not a list",
+            ),
+            (json!([]), "`config` must be an object, not a list"),
+        ] {
+            let err = parse(config).unwrap_err().to_string();
+            assert!(err.ends_with(message), "{err}");
+        }
+        let err = ConfigSummary::parse(br#"{"created": 5, "rootfs": {"diff_ids": []}}"#);
+        assert!(err.is_err_and(|e| e.to_string().contains("`created` must be a string")));
+    }
 
     fn applied(changes: &[&str]) -> serde_json::Value {
         let mut config = json!({"Env": ["PATH=/bin", "A=old"], "Cmd": ["sh"]});

@@ -298,6 +298,13 @@ fn validate_registry(registry: &str) -> Result<(), String> {
     {
         return bad("port must be digits");
     }
+    // Docker's grammar takes any digits; a port no TCP connection can use is refused here,
+    // where the reference is named, rather than as a failure to connect.
+    if let Some(port) = port
+        && !port.parse::<u16>().is_ok_and(|p| p > 0)
+    {
+        return bad("port must be 1 to 65535");
+    }
     Ok(())
 }
 
@@ -597,6 +604,8 @@ mod tests {
             (HEX, "64-byte hexadecimal"),
             ("localhost:/x", "port must be digits"),
             ("host:50a0/x", "port must be digits"),
+            ("host:99999999/x", "port must be 1 to 65535"),
+            ("host:0/x", "port must be 1 to 65535"),
             ("-host.io/x", "invalid registry"),
             ("a..io/x", "invalid registry"),
             ("ho_st.io/x", "invalid registry"),

@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use std::io::{self, Read};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::image::auth::Credentials;
 use crate::image::digest::Digest;
@@ -35,6 +35,21 @@ impl Endpoint {
         format!("{scheme}://{}", self.host)
     }
 }
+
+/// How long a registry may go silent (connecting, or between two reads or writes) before
+/// nook gives up: `[registry] timeout` in config.toml.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+/// Connecting takes at most this (or the timeout, when that is shorter).
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// A small document (manifest, config, token, error, the /v2/ probe) must arrive whole
+/// within this many timeouts: a registry that sends one byte every few seconds keeps each
+/// read alive, and 4 MiB at that pace would take months.
+const SMALL_DEADLINE_TIMEOUTS: u32 = 2;
+/// Redirects followed for one request.
+const MAX_REDIRECTS: u32 = 5;
+/// A blob must arrive at no less than this many bytes per timeout, for the same reason; a
+/// real link, however slow, is thousands of times faster.
+const MIN_BYTES_PER_TIMEOUT: u64 = 16 * 1024;
 
 /// Error bodies are short JSON; never buffer more than this of one.
 const MAX_ERROR_BODY: u64 = 64 * 1024;
@@ -102,6 +117,37 @@ pub enum RegistryError {
         message: String,
     },
 
+    #[error(
+        "{host} redirected {limit} times in a row (from {url}); the registry or a proxy in \
+         front of it is misconfigured"
+    )]
+    TooManyRedirects {
+        host: String,
+        url: String,
+        limit: u32,
+    },
+
+    #[error(
+        "{host} did not answer {what} within {} s (raise `timeout` under [registry] in \
+         config.toml for a slow registry)", timeout.as_secs()
+    )]
+    TimedOut {
+        host: String,
+        what: String,
+        timeout: Duration,
+    },
+
+    #[error(
+        "{host} sent {what} too slowly: {bytes} bytes in {} s (at least {MIN_BYTES_PER_TIMEOUT} \
+         are needed)", timeout.as_secs()
+    )]
+    TooSlow {
+        host: String,
+        what: String,
+        bytes: u64,
+        timeout: Duration,
+    },
+
     #[error("{what} has digest {actual}, expected {expected}")]
     DigestMismatch {
         what: String,
@@ -134,7 +180,10 @@ impl RegistryError {
     /// said it is failing or overloaded for now.
     pub fn is_transient(&self) -> bool {
         match self {
-            RegistryError::Unreachable { .. } | RegistryError::Read { .. } => true,
+            RegistryError::Unreachable { .. }
+            | RegistryError::Read { .. }
+            | RegistryError::TimedOut { .. }
+            | RegistryError::TooSlow { .. } => true,
             RegistryError::Status { status, .. } => {
                 *status >= 500 || *status == 408 || *status == 429
             }
@@ -409,6 +458,8 @@ impl Upload {
 
 pub struct Client {
     agent: ureq::Agent,
+    /// See [`DEFAULT_TIMEOUT`].
+    timeout: Duration,
     endpoint: Endpoint,
     credentials: Option<Credentials>,
     /// Bearer tokens by scope (`repository:foo:pull`, or "" for the /v2/ check). Parallel layer
@@ -423,20 +474,30 @@ pub struct Client {
 
 impl Client {
     pub fn new(endpoint: Endpoint, credentials: Option<Credentials>) -> Client {
+        Client::with_timeout(endpoint, credentials, DEFAULT_TIMEOUT)
+    }
+
+    /// A client that gives up on a registry silent for `timeout` (see [`DEFAULT_TIMEOUT`]).
+    pub fn with_timeout(
+        endpoint: Endpoint,
+        credentials: Option<Credentials>,
+        timeout: Duration,
+    ) -> Client {
         let mut builder = ureq::AgentBuilder::new()
-            .timeout_connect(Duration::from_secs(10))
-            .timeout_read(Duration::from_secs(60))
+            .timeout_connect(timeout.min(CONNECT_TIMEOUT))
+            .timeout_read(timeout)
             // An upload whose peer stops reading fails instead of hanging.
-            .timeout_write(Duration::from_secs(60))
+            .timeout_write(timeout)
             // Blob GETs are commonly redirected (307) to object storage; ureq drops the
             // Authorization header on redirects, which those presigned URLs require.
-            .redirects(5)
+            .redirects(MAX_REDIRECTS)
             .user_agent(concat!("nook/", env!("CARGO_PKG_VERSION")));
         if !endpoint.tls_verify && !endpoint.plain_http {
             builder = builder.tls_config(insecure_tls_config());
         }
         Client {
             agent: builder.build(),
+            timeout,
             endpoint,
             credentials,
             tokens: Mutex::new(HashMap::new()),
@@ -456,7 +517,7 @@ impl Client {
                 "https"
             } else {
                 let probe = format!("{}/v2/", self.endpoint.base_url("https"));
-                match self.agent.get(&probe).call() {
+                match self.agent.get(&probe).timeout(self.small_deadline()).call() {
                     Ok(_) | Err(ureq::Error::Status(..)) => "https",
                     Err(ureq::Error::Transport(_)) => "http",
                 }
@@ -469,6 +530,11 @@ impl Client {
         &self.endpoint
     }
 
+    /// The whole-response deadline of a small document.
+    fn small_deadline(&self) -> Duration {
+        self.timeout * SMALL_DEADLINE_TIMEOUTS
+    }
+
     fn url(&self, repository: &str, kind: &str, reference: &str) -> String {
         format!("{}/v2/{repository}/{kind}/{reference}", self.base_url())
     }
@@ -476,7 +542,7 @@ impl Client {
     /// `GET /v2/` with credentials: verifies a login.
     pub fn check_auth(&self) -> Result<(), RegistryError> {
         let url = format!("{}/v2/", self.base_url());
-        let resp = self.get(&url, None, "", None, "registry")?;
+        let resp = self.get(&url, None, "", None, "registry", true)?;
         // Drain so the connection can be reused.
         let _ = read_capped(resp.into_reader(), MAX_ERROR_BODY);
         Ok(())
@@ -510,6 +576,7 @@ impl Client {
             &pull_scope(repository),
             Some(manifest::ACCEPT),
             &what,
+            true,
         )?;
         let content_type = resp.header("content-type").map(str::to_string);
         let bytes = self.read_limited(resp, &url, &what, manifest::MAX_MANIFEST_BYTES)?;
@@ -538,8 +605,22 @@ impl Client {
     ) -> Result<Box<dyn Read + Send>, RegistryError> {
         let what = format!("blob {}/{repository}@{digest}", self.endpoint.host);
         let url = self.url(repository, "blobs", &digest.to_string());
-        let resp = self.get(&url, Some(repository), &pull_scope(repository), None, &what)?;
-        Ok(Box::new(resp.into_reader()))
+        let resp = self.get(
+            &url,
+            Some(repository),
+            &pull_scope(repository),
+            None,
+            &what,
+            false,
+        )?;
+        Ok(Box::new(PacedReader {
+            inner: resp.into_reader(),
+            host: self.endpoint.host.clone(),
+            what,
+            timeout: self.timeout,
+            window_start: Instant::now(),
+            window_bytes: 0,
+        }))
     }
 
     /// A small blob (an image config), read whole and verified.
@@ -551,7 +632,14 @@ impl Client {
     ) -> Result<Vec<u8>, RegistryError> {
         let what = format!("blob {}/{repository}@{digest}", self.endpoint.host);
         let url = self.url(repository, "blobs", &digest.to_string());
-        let resp = self.get(&url, Some(repository), &pull_scope(repository), None, &what)?;
+        let resp = self.get(
+            &url,
+            Some(repository),
+            &pull_scope(repository),
+            None,
+            &what,
+            true,
+        )?;
         let bytes = self.read_limited(resp, &url, &what, limit)?;
         let actual = Digest::of(&bytes);
         if &actual != digest {
@@ -585,6 +673,7 @@ impl Client {
             body: None,
             what: &what,
             push: true,
+            small: false,
         }) {
             Ok(resp) => resp,
             Err(RegistryError::NotFound { .. }) => return Ok(None),
@@ -634,6 +723,7 @@ impl Client {
             body: Some(&[]),
             what: &what,
             push: true,
+            small: false,
         })?;
         match resp.status() {
             201 => {
@@ -660,6 +750,7 @@ impl Client {
             body: Some(&[]),
             what: &what,
             push: true,
+            small: false,
         })?;
         match resp.status() {
             202 => self.upload_from(resp, repository, &what),
@@ -723,6 +814,7 @@ impl Client {
             body: Some(chunk),
             what: &what,
             push: true,
+            small: false,
         })?;
         if resp.status() != 202 {
             return Err(RegistryError::UnexpectedStatus {
@@ -781,6 +873,7 @@ impl Client {
             body: Some(last),
             what: &what,
             push: true,
+            small: false,
         })?;
         if !matches!(resp.status(), 201 | 204) {
             return Err(RegistryError::UnexpectedStatus {
@@ -808,6 +901,7 @@ impl Client {
                 body: None,
                 what: "upload",
                 push: true,
+                small: false,
             },
             &self.preemptive_auth(&scope),
         );
@@ -835,6 +929,7 @@ impl Client {
             body: Some(bytes),
             what: &what,
             push: true,
+            small: false,
         })?;
         if !matches!(resp.status(), 200 | 201 | 202 | 204) {
             return Err(RegistryError::UnexpectedStatus {
@@ -867,11 +962,16 @@ impl Client {
         {
             return Err(too_large());
         }
-        let bytes =
-            read_capped(resp.into_reader(), limit).map_err(|source| RegistryError::Read {
-                url: url.to_string(),
-                source,
-            })?;
+        let bytes = read_capped(resp.into_reader(), limit).map_err(|source| {
+            if is_timeout(&source) {
+                self.timed_out(what)
+            } else {
+                RegistryError::Read {
+                    url: url.to_string(),
+                    source,
+                }
+            }
+        })?;
         if bytes.len() as u64 > limit {
             return Err(too_large());
         }
@@ -893,6 +993,9 @@ impl Client {
     #[allow(clippy::result_large_err)]
     fn send(&self, req: &Req<'_>, auth: &Auth) -> Result<ureq::Response, ureq::Error> {
         let mut r = self.agent.request(req.method, req.url);
+        if req.small {
+            r = r.timeout(self.small_deadline());
+        }
         if let Some(accept) = req.accept {
             r = r.set("Accept", accept);
         }
@@ -910,7 +1013,8 @@ impl Client {
         }
     }
 
-    /// GET with the registry's auth dance (see [`Client::request`]).
+    /// GET with the registry's auth dance (see [`Client::request`]); `small` for a document
+    /// read whole (see [`SMALL_DEADLINE_TIMEOUTS`]).
     fn get(
         &self,
         url: &str,
@@ -918,6 +1022,7 @@ impl Client {
         scope: &str,
         accept: Option<&str>,
         what: &str,
+        small: bool,
     ) -> Result<ureq::Response, RegistryError> {
         self.request(&Req {
             method: "GET",
@@ -929,6 +1034,7 @@ impl Client {
             body: None,
             what,
             push: false,
+            small,
         })
     }
 
@@ -1028,7 +1134,7 @@ impl Client {
         scopes: &[String],
         req: &Req<'_>,
     ) -> Result<String, RegistryError> {
-        let mut token_req = self.agent.get(realm);
+        let mut token_req = self.agent.get(realm).timeout(self.small_deadline());
         if let Some(service) = service {
             token_req = token_req.query("service", service);
         }
@@ -1073,7 +1179,30 @@ impl Client {
         })
     }
 
+    fn timed_out(&self, what: &str) -> RegistryError {
+        RegistryError::TimedOut {
+            host: self.endpoint.host.clone(),
+            what: what.to_string(),
+            timeout: self.timeout,
+        }
+    }
+
     fn map_error(&self, error: ureq::Error, req: &Req<'_>) -> RegistryError {
+        if let ureq::Error::Transport(t) = &error {
+            if t.kind() == ureq::ErrorKind::TooManyRedirects {
+                return RegistryError::TooManyRedirects {
+                    host: host_of(req.url),
+                    url: req.url.to_string(),
+                    limit: MAX_REDIRECTS,
+                };
+            }
+            let timed_out = std::error::Error::source(t)
+                .and_then(|s| s.downcast_ref::<io::Error>())
+                .is_some_and(is_timeout);
+            if timed_out {
+                return self.timed_out(req.what);
+            }
+        }
         match error {
             ureq::Error::Status(status, resp) => {
                 let body = read_capped(resp.into_reader(), MAX_ERROR_BODY).unwrap_or_default();
@@ -1124,6 +1253,8 @@ struct Req<'a> {
     what: &'a str,
     /// A push: refusals say so, and the registry's 4xx answers are reported as refusals.
     push: bool,
+    /// A small document: the whole response must come within the small deadline.
+    small: bool,
 }
 
 /// The scopes to ask the token server for: the challenge's, then ours that it lacks.
@@ -1217,6 +1348,62 @@ fn transport_error(t: ureq::Transport, url: &str) -> RegistryError {
         url: url.to_string(),
         reason,
         transport: Box::new(t),
+    }
+}
+
+/// Whether a read or connect failed for want of an answer in time (ureq's deadline and
+/// socket timeouts; a socket timeout reads as `WouldBlock` on Linux).
+fn is_timeout(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock
+    )
+}
+
+/// A blob's body, failing when the registry stalls (no byte for a timeout) or trickles (less
+/// than [`MIN_BYTES_PER_TIMEOUT`] in a timeout), with an error that says so.
+struct PacedReader<R> {
+    inner: R,
+    host: String,
+    what: String,
+    timeout: Duration,
+    window_start: Instant,
+    window_bytes: u64,
+}
+
+impl<R: Read> Read for PacedReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = match self.inner.read(buf) {
+            Ok(n) => n,
+            Err(e) if is_timeout(&e) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    RegistryError::TimedOut {
+                        host: self.host.clone(),
+                        what: self.what.clone(),
+                        timeout: self.timeout,
+                    },
+                ));
+            }
+            Err(e) => return Err(e),
+        };
+        self.window_bytes += n as u64;
+        if self.window_start.elapsed() >= self.timeout {
+            if self.window_bytes < MIN_BYTES_PER_TIMEOUT && n > 0 {
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    RegistryError::TooSlow {
+                        host: self.host.clone(),
+                        what: self.what.clone(),
+                        bytes: self.window_bytes,
+                        timeout: self.timeout,
+                    },
+                ));
+            }
+            self.window_start = Instant::now();
+            self.window_bytes = 0;
+        }
+        Ok(n)
     }
 }
 
@@ -1716,6 +1903,109 @@ mod tests {
         });
         let e = local(port, None).get_manifest("foo", "big").unwrap_err();
         assert!(matches!(e, RegistryError::TooLarge { .. }), "{e}");
+    }
+
+    /// A peer that runs `behave` on each connection, in a thread of its own, once it has
+    /// read the request head.
+    fn hostile(behave: fn(TcpStream)) -> u16 {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                thread::spawn(move || {
+                    let mut reader = BufReader::new(stream.try_clone().unwrap());
+                    let mut line = String::new();
+                    while reader.read_line(&mut line).unwrap_or(0) > 0 && line != "\r\n" {
+                        line.clear();
+                    }
+                    behave(stream);
+                });
+            }
+        });
+        port
+    }
+
+    fn quick(port: u16) -> Client {
+        let mut c = local(port, None);
+        c = Client::with_timeout(c.endpoint.clone(), None, Duration::from_secs(1));
+        c
+    }
+
+    #[test]
+    fn stalled_and_trickling_registries_time_out() {
+        let limit = Duration::from_secs(5);
+        // Accepts, then says nothing.
+        let silent = hostile(|_stream| thread::sleep(Duration::from_secs(30)));
+        // Promises a manifest, then sends a byte every 200 ms: every read succeeds.
+        let trickle = hostile(|mut stream| {
+            let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n");
+            for _ in 0..150 {
+                if stream.write_all(b" ").is_err() {
+                    return;
+                }
+                thread::sleep(Duration::from_millis(200));
+            }
+        });
+        // Sends half a blob, then nothing.
+        let half = hostile(|mut stream| {
+            let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n");
+            let _ = stream.write_all(&[7u8; 50_000]);
+            thread::sleep(Duration::from_secs(30));
+        });
+        let digest = Digest::of(b"x");
+        for (port, blob) in [
+            (silent, false),
+            (trickle, false),
+            (silent, true),
+            (half, true),
+        ] {
+            let started = Instant::now();
+            let e = if blob {
+                match quick(port).get_blob("foo", &digest) {
+                    // Silent before the headers.
+                    Err(e) => e,
+                    // Silent in the body.
+                    Ok(mut body) => {
+                        let e = io::copy(&mut body, &mut io::sink()).unwrap_err();
+                        let inner = e.into_inner().unwrap().downcast::<RegistryError>();
+                        *inner.unwrap()
+                    }
+                }
+            } else {
+                quick(port).get_manifest("foo", "latest").unwrap_err()
+            };
+            assert!(matches!(e, RegistryError::TimedOut { .. }), "{e:?}");
+            assert!(e.to_string().contains("did not answer"), "{e}");
+            assert!(e.is_transient());
+            assert!(started.elapsed() < limit, "{:?}", started.elapsed());
+        }
+        // A blob at 5 bytes per 200 ms: alive, but hopeless.
+        let crawl = hostile(|mut stream| {
+            let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n");
+            for _ in 0..150 {
+                if stream.write_all(b"12345").is_err() {
+                    return;
+                }
+                thread::sleep(Duration::from_millis(200));
+            }
+        });
+        let started = Instant::now();
+        let mut body = quick(crawl).get_blob("foo", &digest).unwrap();
+        let e = io::copy(&mut body, &mut io::sink()).unwrap_err();
+        assert!(e.to_string().contains("too slowly"), "{e}");
+        assert!(started.elapsed() < limit, "{:?}", started.elapsed());
+    }
+
+    #[test]
+    fn redirect_loops_end_with_their_own_error() {
+        let (port, seen) = serve(|req, _| reply(307, &[("Location", &req.path)], b""));
+        let e = local(port, None).get_manifest("foo", "latest").unwrap_err();
+        assert!(
+            matches!(e, RegistryError::TooManyRedirects { limit: 5, .. }),
+            "{e:?}"
+        );
+        assert!(e.to_string().contains("redirected 5 times in a row"), "{e}");
+        assert_eq!(seen.lock().unwrap().len(), 5);
     }
 
     #[test]

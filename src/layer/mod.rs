@@ -4,6 +4,7 @@
 
 pub mod changes;
 pub mod flatten;
+pub mod headers;
 pub mod pack;
 pub mod split;
 pub mod unpack;

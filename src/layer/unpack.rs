@@ -9,7 +9,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::ffi::OsStr;
 use std::fs::{self, OpenOptions, Permissions};
-use std::io::{self, Read, Write};
+use std::io::{self, Read, Seek, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Component, Path, PathBuf};
@@ -75,6 +75,27 @@ pub enum UnpackError {
         expected: u64,
         actual: u64,
     },
+    #[error(
+        "the headers of a layer entry{} take more than {limit} bytes (a name, PAX record or sparse map that large is not a real file's)",
+        after.as_ref().map(|a| format!(" after `{a}`")).unwrap_or_default()
+    )]
+    HeadersTooLarge { after: Option<String>, limit: u64 },
+    #[error(
+        "layer entry `{shown}` has a {what} of {len} bytes, longer than Linux allows ({PATH_MAX})"
+    )]
+    NameTooLong {
+        shown: String,
+        what: &'static str,
+        len: usize,
+    },
+    #[error(
+        "layer entry `{path}` is a sparse file of {size} bytes; nook expands at most {limit} bytes of sparse files per layer"
+    )]
+    SparseTooLarge {
+        path: PathBuf,
+        size: u64,
+        limit: u64,
+    },
     #[error("layer entry `{path}` leaves the layer")]
     PathEscape { path: PathBuf },
     #[error("layer entry `{path}` would be written through the symlink `{link}`")]
@@ -138,6 +159,15 @@ pub enum UnpackError {
 
 type Result<T, E = UnpackError> = std::result::Result<T, E>;
 
+/// How much of a layer's sparse files may be holes, all told (see `Unpacker::regular`).
+pub const MAX_SPARSE_BYTES: u64 = 64 << 30;
+const COPY_BUFFER: usize = 64 * 1024;
+/// What a hole reads as, to compare with (slice equality is a memcmp).
+static ZEROS: [u8; COPY_BUFFER] = [0; COPY_BUFFER];
+
+/// Linux's limit on a path, terminating NUL included: no longer name can be created.
+const PATH_MAX: usize = libc::PATH_MAX as usize;
+
 /// Applies the layer tar `reader` to `dest`, which must be an empty directory.
 pub fn unpack<R: Read>(
     reader: R,
@@ -155,6 +185,7 @@ pub fn unpack_recording<R: Read>(
     opts: &UnpackOptions,
     split: Option<&SplitHandle>,
 ) -> Result<UnpackReport, UnpackError> {
+    let (reader, budget) = super::headers::budgeted(reader);
     let mut archive = tar::Archive::new(reader);
     let mut unpacker = Unpacker {
         dest,
@@ -164,12 +195,24 @@ pub fn unpack_recording<R: Read>(
         pending_dirs: BTreeMap::new(),
         whiteouts: HashMap::new(),
         above_max_id: 0,
+        sparse_bytes: 0,
     };
-    let entries = archive
+    let mut entries = archive
         .entries()
         .map_err(|source| UnpackError::Stream { source })?;
-    for entry in entries {
-        let mut entry = entry.map_err(|source| UnpackError::Stream { source })?;
+    let mut last: Option<PathBuf> = None;
+    while let Some(entry) = budget.next(&mut entries) {
+        let mut entry = entry.map_err(|source| {
+            if budget.exceeded() {
+                UnpackError::HeadersTooLarge {
+                    after: last.take().map(|p| shorten(&p)),
+                    limit: super::headers::MAX_HEADER_BYTES,
+                }
+            } else {
+                UnpackError::Stream { source }
+            }
+        })?;
+        last = Some(entry.path().map(|p| p.into_owned()).unwrap_or_default());
         unpacker.entry(&mut entry)?;
     }
     unpacker.finish()
@@ -193,6 +236,8 @@ struct Unpacker<'a> {
     /// same name (which the spec says wins within one layer) can take their place.
     whiteouts: HashMap<PathBuf, WhiteoutForm>,
     above_max_id: u64,
+    /// The expanded size of the sparse files so far.
+    sparse_bytes: u64,
 }
 
 struct Meta {
@@ -299,6 +344,13 @@ impl Unpacker<'_> {
             .path()
             .map_err(|source| UnpackError::Stream { source })?
             .into_owned();
+        if raw.as_os_str().len() >= PATH_MAX {
+            return Err(UnpackError::NameTooLong {
+                shown: shorten(&raw),
+                what: "name",
+                len: raw.as_os_str().len(),
+            });
+        }
         let rel = sanitize(&raw).ok_or(UnpackError::PathEscape { path: raw })?;
         let meta = Meta::read(entry, &rel)?;
 
@@ -401,6 +453,19 @@ impl Unpacker<'_> {
         rel: &Path,
         meta: &Meta,
     ) -> Result<()> {
+        let sparse = entry.header().entry_type() == EntryType::GNUSparse;
+        if sparse {
+            // Its holes are read as zeros (the tar crate offers no way past them), so even
+            // written as holes they cost time: a few hundred bytes may claim an exabyte.
+            self.sparse_bytes = self.sparse_bytes.saturating_add(entry.size());
+            if self.sparse_bytes > MAX_SPARSE_BYTES {
+                return Err(UnpackError::SparseTooLarge {
+                    path: rel.to_path_buf(),
+                    size: entry.size(),
+                    limit: MAX_SPARSE_BYTES,
+                });
+            }
+        }
         self.prepare(rel)?;
         let mut file = OpenOptions::new()
             .write(true)
@@ -422,7 +487,7 @@ impl Unpacker<'_> {
             split.content(rel, entry.size(), entry.raw_file_position());
         }
         // A plain loop rather than io::copy so read and write failures get their own errors.
-        let mut buf = vec![0u8; 64 * 1024];
+        let mut buf = vec![0u8; COPY_BUFFER];
         let mut written = 0u64;
         loop {
             let n = match entry.read(&mut buf) {
@@ -436,12 +501,25 @@ impl Unpacker<'_> {
                     });
                 }
             };
-            file.write_all(&buf[..n])
-                .map_err(|source| UnpackError::Write {
-                    path: rel.to_path_buf(),
-                    source,
-                })?;
+            let write = |file: &mut fs::File| {
+                if sparse && buf[..n] == ZEROS[..n] {
+                    // A hole stays a hole; the final length is set below.
+                    file.seek(io::SeekFrom::Current(n as i64)).map(drop)
+                } else {
+                    file.write_all(&buf[..n])
+                }
+            };
+            write(&mut file).map_err(|source| UnpackError::Write {
+                path: rel.to_path_buf(),
+                source,
+            })?;
             written += n as u64;
+        }
+        if sparse {
+            file.set_len(written).map_err(|source| UnpackError::Write {
+                path: rel.to_path_buf(),
+                source,
+            })?;
         }
         // The tar crate ends an entry's content quietly when the stream ends early.
         let expected = entry.size();
@@ -791,13 +869,32 @@ impl Unpacker<'_> {
 }
 
 fn link_name<R: Read>(entry: &tar::Entry<'_, R>, rel: &Path) -> Result<PathBuf> {
-    entry
+    let target = entry
         .link_name()
         .map_err(|source| UnpackError::Header {
             path: rel.to_path_buf(),
             source,
-        })
-        .map(|name| name.map(|n| n.into_owned()).unwrap_or_default())
+        })?
+        .map(|n| n.into_owned())
+        .unwrap_or_default();
+    if target.as_os_str().len() >= PATH_MAX {
+        return Err(UnpackError::NameTooLong {
+            shown: shorten(rel),
+            what: "link target",
+            len: target.as_os_str().len(),
+        });
+    }
+    Ok(target)
+}
+
+/// The start of a name too long to show whole in a one-line error.
+fn shorten(path: &Path) -> String {
+    const SHOWN: usize = 80;
+    let text = path.to_string_lossy();
+    match text.char_indices().nth(SHOWN) {
+        Some((at, _)) => format!("{}…", &text[..at]),
+        None => text.into_owned(),
+    }
 }
 
 /// `dir/NAME` → `dir/.wh.NAME`, the fuse-overlayfs form of a whiteout.
@@ -1204,6 +1301,139 @@ mod tests {
         assert_eq!(fs::read(dest.join("x")).unwrap(), b"now a file");
         assert!(fs::metadata(dest.join("y")).unwrap().is_dir());
         assert!(fs::symlink_metadata(dest.join("l")).unwrap().is_file());
+    }
+
+    /// A gzip layer of a few megabytes can declare a header of a gigabyte; the tar crate
+    /// would read it whole into memory.
+    #[test]
+    fn oversized_headers_are_refused_before_they_are_read() {
+        use crate::layer::headers::MAX_HEADER_BYTES;
+        let big = MAX_HEADER_BYTES as usize + 1;
+        for kind in [
+            EntryType::XHeader,
+            EntryType::GNULongName,
+            EntryType::GNULongLink,
+        ] {
+            let (_tmp, dest) = scratch();
+            let mut layer = Layer::new();
+            layer.file("before", b"fine");
+            // The stream ends long before the declared size: a reader that tried to
+            // buffer it would fail with a truncation, not with this error.
+            let mut h = header("././@LongLink", kind, 1 << 40, 0o644);
+            h.set_cksum();
+            let mut bytes = layer.bytes();
+            bytes.truncate(bytes.len() - 1024); // the end-of-archive blocks
+            bytes.extend_from_slice(h.as_bytes());
+            bytes.extend(std::iter::repeat_n(b'a', big + 4096));
+            let err = unpack(&bytes[..], &dest, &opts()).unwrap_err();
+            assert!(
+                matches!(&err, UnpackError::HeadersTooLarge { after: Some(a), .. } if a == "before"),
+                "{kind:?}: {err:?}"
+            );
+            assert!(err.to_string().contains("after `before`"), "{err}");
+        }
+    }
+
+    #[test]
+    fn headers_within_the_budget_and_large_files_between_them_pass() {
+        let (_tmp, dest) = scratch();
+        let long = format!("{}/{}", "d".repeat(200), "f".repeat(200));
+        let mut layer = Layer::new();
+        // A 3 MiB file: skipping its data is not header reading.
+        layer.file("big", &vec![1u8; 3 << 20]);
+        layer.pax(&[
+            ("path", long.as_bytes()),
+            ("SCHILY.xattr.user.x", &[7u8; 60_000]),
+        ]);
+        layer.file("short", b"long one");
+        layer.dir("dir/", 0o755, 1);
+        layer
+            .0
+            .append_data(
+                &mut header("", EntryType::Regular, 2, 0o644),
+                &long,
+                &b"gn"[..],
+            )
+            .unwrap();
+        apply(&mut layer, &dest).unwrap();
+        assert_eq!(fs::read(dest.join(&long)).unwrap(), b"gn");
+        assert_eq!(fs::metadata(dest.join("big")).unwrap().len(), 3 << 20);
+    }
+
+    #[test]
+    fn names_longer_than_linux_allows_are_refused_by_length() {
+        let (_tmp, dest) = scratch();
+        let name = "n/".repeat(3000);
+        let mut layer = Layer::new();
+        layer.pax(&[("path", name.as_bytes())]).file("x", b"");
+        let err = apply(&mut layer, &dest).unwrap_err();
+        let text = err.to_string();
+        assert!(
+            matches!(err, UnpackError::NameTooLong { len: 6000, .. }),
+            "{err:?}"
+        );
+        assert!(text.len() < 200, "{text}");
+
+        let (_tmp, dest) = scratch();
+        let mut layer = Layer::new();
+        layer
+            .pax(&[("linkpath", "t".repeat(5000).as_bytes())])
+            .link("l", EntryType::Symlink, "x");
+        let err = apply(&mut layer, &dest).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                UnpackError::NameTooLong {
+                    what: "link target",
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+    }
+
+    fn sparse_layer(name: &str, real: u64) -> Layer {
+        let mut h = Header::new_gnu();
+        h.as_old_mut().name[..name.len()].copy_from_slice(name.as_bytes());
+        h.set_entry_type(EntryType::GNUSparse);
+        h.set_mode(0o644);
+        h.set_mtime(1);
+        h.set_uid(0);
+        h.set_gid(0);
+        h.set_size(512);
+        let gnu = h.as_gnu_mut().unwrap();
+        gnu.set_real_size(real);
+        gnu.sparse[0].set_offset(real - 512);
+        gnu.sparse[0].set_length(512);
+        let mut layer = Layer::new();
+        layer.push(h, &[9u8; 512]);
+        layer
+    }
+
+    /// A GNU sparse entry costs a few hundred bytes whatever size it claims: its holes are
+    /// not written out as zeros, and a layer may not claim more than MAX_SPARSE_BYTES of them.
+    #[test]
+    fn sparse_holes_cost_no_disk_and_are_bounded() {
+        let (_tmp, dest) = scratch();
+        let real = 1u64 << 30;
+        apply(&mut sparse_layer("sparse", real), &dest).unwrap();
+        let meta = fs::metadata(dest.join("sparse")).unwrap();
+        assert_eq!(meta.len(), real);
+        assert!(meta.blocks() * 512 < 1 << 20, "{} blocks", meta.blocks());
+        let mut tail = vec![0u8; 512];
+        use std::os::unix::fs::FileExt;
+        fs::File::open(dest.join("sparse"))
+            .unwrap()
+            .read_exact_at(&mut tail, real - 512)
+            .unwrap();
+        assert_eq!(tail, [9u8; 512]);
+
+        let (_tmp, dest) = scratch();
+        let started = std::time::Instant::now();
+        let err = apply(&mut sparse_layer("huge", 1 << 50), &dest).unwrap_err();
+        assert!(matches!(err, UnpackError::SparseTooLarge { .. }), "{err:?}");
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
+        assert!(!dest.join("huge").exists());
     }
 
     #[test]

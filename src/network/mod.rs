@@ -52,7 +52,7 @@ pub enum NetworkError {
         package: &'static str,
     },
     #[error(
-        "cannot publish port {port}/{protocol}: host ports below {start} are privileged (sysctl net.ipv4.ip_unprivileged_port_start = {start}); publish a higher host port such as -p {suggestion}:{container_port}, or have an administrator run: sysctl -w net.ipv4.ip_unprivileged_port_start={port}"
+        "cannot publish port {port}/{protocol}: host ports below {start} are privileged (sysctl net.ipv4.ip_unprivileged_port_start = {start}); publish a higher host port such as -p {suggestion}:{container_port}, or have an administrator run: sudo sysctl -w net.ipv4.ip_unprivileged_port_start={port}"
     )]
     PrivilegedPort {
         port: u16,

@@ -303,13 +303,20 @@ fn plan_maps(
     };
     let sub_uids = idmap::parse_subid(&read("/etc/subuid")?, &name, uid);
     let sub_gids = idmap::parse_subid(&read("/etc/subgid")?, &name, uid);
-    let helpers_present = which("newuidmap").is_some() && which("newgidmap").is_some();
+    // Found as they are run: on PATH (as `nook system doctor` looks for them too).
+    let helpers_present = crate::network::find_program("newuidmap").is_some()
+        && crate::network::find_program("newgidmap").is_some();
     if sub_uids.is_empty() || sub_gids.is_empty() || !helpers_present {
         let why = if !helpers_present {
-            "newuidmap/newgidmap are not installed (Debian package `uidmap`)".to_string()
+            "newuidmap/newgidmap are not on PATH (an administrator can install them: sudo apt-get install uidmap)".to_string()
         } else {
+            let free = crate::doctor::free_range(&[
+                Some(&read("/etc/subuid")?),
+                Some(&read("/etc/subgid")?),
+            ]);
+            let end = free + u64::from(crate::doctor::RANGE_SIZE) - 1;
             format!(
-                "user `{name}` has no subordinate id range in /etc/subuid and /etc/subgid (an administrator can add one: usermod --add-subuids 100000-165535 --add-subgids 100000-165535 {name})"
+                "user `{name}` has no subordinate id range in /etc/subuid and /etc/subgid (an administrator can add one: sudo usermod --add-subuids {free}-{end} --add-subgids {free}-{end} {name}; `nook system doctor` checks the rest)"
             )
         };
         if layout == IdLayout::KeepId {
@@ -356,14 +363,6 @@ fn warn_once(runtime_dir: &Path, key: &str, message: &str, notice: &dyn Fn(&str)
     }
     notice(message);
     let _ = std::fs::create_dir_all(runtime_dir).and_then(|()| std::fs::write(&marker, b""));
-}
-
-fn which(program: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH").unwrap_or_else(|| "/usr/bin:/bin".into());
-    std::env::split_paths(&path)
-        .chain([PathBuf::from("/usr/bin"), PathBuf::from("/usr/sbin")])
-        .map(|d| d.join(program))
-        .find(|p| p.is_file())
 }
 
 fn write_maps(pid: i32, maps: &Maps) -> Result<(), UsernsError> {

@@ -67,6 +67,8 @@ pub enum ArchiveError {
         format: &'static str,
         hint: &'static str,
     },
+    #[error("the archive has more than {limit} entries, which no image archive needs")]
+    TooManyEntries { limit: usize },
     #[error("the archive is truncated: {detail}")]
     Truncated { detail: String },
     #[error("archive entry `{entry}` escapes the archive: {reason}")]

@@ -20,9 +20,13 @@ use super::{
 use crate::image::digest::{Digest, HashingReader};
 use crate::image::manifest::{self, Compression, MAX_MANIFEST_BYTES, Manifest, PlatformSpec};
 use crate::image::reference::Reference;
+use crate::layer::headers::budgeted;
 
 /// How deep symlinks to symlinks, and indexes inside indexes, may go.
 const MAX_INDIRECTION: usize = 8;
+/// Entries an image archive may have: a few per layer and image, so this is far more than
+/// any real one, and few enough that their index stays small in memory.
+const MAX_ENTRIES: usize = 100_000;
 
 const GZIP_MAGIC: &[u8] = &[0x1f, 0x8b];
 const ZSTD_MAGIC: &[u8] = &[0x28, 0xb5, 0x2f, 0xfd];
@@ -339,15 +343,28 @@ impl Archive {
         // marker must follow.
         let mut end = 0u64;
         let mut last_name: Option<String> = None;
-        let mut tar = tar::Archive::new(&file);
-        let iter = tar
+        // The tar crate reads long names and PAX records whole: cap them (see
+        // layer::headers), and the number of entries, whose names are kept here.
+        let (reader, budget) = budgeted(&file);
+        let mut tar = tar::Archive::new(reader);
+        let mut iter = tar
             .entries_with_seek()
             .map_err(|source| ArchiveError::Read { source })?;
-        for entry in iter {
+        while let Some(entry) = budget.next(&mut iter) {
+            if entries.len() >= MAX_ENTRIES {
+                return Err(ArchiveError::TooManyEntries { limit: MAX_ENTRIES });
+            }
             let entry = match entry {
                 Ok(e) => e,
                 Err(source) => {
                     return Err(match &last_name {
+                        _ if budget.exceeded() => ArchiveError::Entry {
+                            entry: match &last_name {
+                                Some(after) => format!("after `{after}`"),
+                                None => "at the start".into(),
+                            },
+                            source,
+                        },
                         None => ArchiveError::NotTar {
                             reason: one_line(&source.to_string()),
                         },
@@ -1101,6 +1118,43 @@ mod tests {
             b.append(&h, *data).unwrap();
         }
         b.into_inner().unwrap()
+    }
+
+    /// The tar crate would read a long name or PAX header whole, however large.
+    #[test]
+    fn oversized_headers_and_too_many_entries_are_refused() {
+        use tar::EntryType as T;
+        let big = vec![b'a'; crate::layer::headers::MAX_HEADER_BYTES as usize + 1];
+        for kind in [T::XHeader, T::GNULongName] {
+            let mut b = tar::Builder::new(Vec::new());
+            for (kind, name, data) in [
+                (T::Regular, "first", &b"1"[..]),
+                (kind, "x", &big),
+                (T::Regular, "after", &b"2"[..]),
+            ] {
+                // ustar: the tar crate ignores extension headers in the old format.
+                let mut h = tar::Header::new_ustar();
+                h.set_entry_type(kind);
+                h.set_size(data.len() as u64);
+                b.append_data(&mut h, name, data).unwrap();
+            }
+            let bytes = b.into_inner().unwrap();
+            let err = index(&bytes).err();
+            assert!(
+                matches!(&err, Some(ArchiveError::Entry { entry, .. }) if entry == "after `first`"),
+                "{kind:?}: {err:?}"
+            );
+        }
+        let many: Vec<_> = (0..MAX_ENTRIES + 1).map(|i| format!("f{i}")).collect();
+        let entries: Vec<_> = many
+            .iter()
+            .map(|n| (T::Regular, n.as_str(), "", &b""[..]))
+            .collect();
+        let err = index(&raw_tar(&entries)).err();
+        assert!(
+            matches!(err, Some(ArchiveError::TooManyEntries { .. })),
+            "{err:?}"
+        );
     }
 
     #[test]

@@ -428,9 +428,62 @@ impl TarBuilder {
         self.inner.append_link(&mut h, path, target).unwrap();
     }
 
+    /// Appends `header` exactly as given (its size and checksum fields may lie) followed by
+    /// `data`, padded to a block: for layers whose headers disagree with what follows them.
+    pub fn raw_header(&mut self, header: &Header, data: &[u8]) {
+        let out = self.inner.get_mut();
+        out.extend_from_slice(header.as_bytes());
+        out.extend_from_slice(data);
+        out.resize(out.len().div_ceil(512) * 512, 0);
+    }
+
+    /// A PAX extended header (`x`) with `records` for the entry that follows.
+    pub fn pax(&mut self, records: &[(&str, &[u8])]) {
+        let data: Vec<u8> = records.iter().flat_map(|(k, v)| pax_record(k, v)).collect();
+        let mut h = Self::header(EntryType::XHeader, 0o644, 0, 0, data.len() as u64);
+        self.inner
+            .append_data(&mut h, "PaxHeaders.0/entry", &data[..])
+            .unwrap();
+    }
+
+    /// A header of `kind` for `path` (at most 100 bytes) with mtime [`MTIME`], root's, the
+    /// checksum set; change fields and call `set_cksum` again (or not) before
+    /// [`raw_header`](Self::raw_header).
+    pub fn make_header(kind: EntryType, path: &str, size: u64) -> Header {
+        let mut h = Self::header(kind, 0o644, 0, 0, size);
+        h.as_old_mut().name[..path.len()].copy_from_slice(path.as_bytes());
+        h.set_cksum();
+        h
+    }
+
     pub fn finish(self) -> Vec<u8> {
         self.inner.into_inner().unwrap()
     }
+
+    /// The archive so far, without the end-of-archive blocks.
+    pub fn unterminated(mut self) -> Vec<u8> {
+        std::mem::take(self.inner.get_mut())
+    }
+}
+
+/// A gzip stream of `prefix`, then `count` bytes of `fill`, then `suffix`, as concatenated
+/// gzip members (which `gzip -d` and every layer reader accept): a gigabyte of filler costs
+/// a megabyte and no gigabyte of compression work, since one compressed MiB is repeated.
+pub fn gzip_with_filler(prefix: &[u8], fill: u8, count: u64, suffix: &[u8]) -> Vec<u8> {
+    let member = |bytes: &[u8]| {
+        let mut gz = GzEncoder::new(Vec::new(), Compression::default());
+        gz.write_all(bytes).unwrap();
+        gz.finish().unwrap()
+    };
+    const MIB: u64 = 1 << 20;
+    let mut out = member(prefix);
+    let whole = member(&vec![fill; MIB as usize]);
+    for _ in 0..count / MIB {
+        out.extend_from_slice(&whole);
+    }
+    out.extend(member(&vec![fill; (count % MIB) as usize]));
+    out.extend(member(suffix));
+    out
 }
 
 /// One PAX record: `LEN KEY=VALUE\n`, where LEN counts the whole record including itself.

@@ -16,6 +16,7 @@
 
 pub mod context;
 pub mod fixtures;
+pub mod hostile_peer;
 pub mod registry;
 pub mod token_server;
 
