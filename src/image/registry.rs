@@ -713,18 +713,7 @@ impl Client {
         // The source repository needs `pull`; the registry's challenge usually says so too,
         // but not every registry puts both scopes in it.
         let scope = format!("{} repository:{from}:pull", push_scope(repository));
-        let resp = self.request(&Req {
-            method: "POST",
-            url: &url,
-            repository: Some(repository),
-            scope: &scope,
-            accept: None,
-            headers: &[],
-            body: Some(&[]),
-            what: &what,
-            push: true,
-            small: false,
-        })?;
+        let resp = self.post_to_uploads(&url, repository, &scope, &what)?;
         match resp.status() {
             201 => {
                 let _ = read_capped(resp.into_reader(), MAX_ERROR_BODY);
@@ -735,23 +724,33 @@ impl Client {
         }
     }
 
+    /// An empty `POST` to the upload endpoint `url` (a new upload, or a mount).
+    fn post_to_uploads(
+        &self,
+        url: &str,
+        repository: &str,
+        scope: &str,
+        what: &str,
+    ) -> Result<ureq::Response, RegistryError> {
+        self.request(&Req {
+            method: "POST",
+            url,
+            repository: Some(repository),
+            scope,
+            accept: None,
+            headers: &[],
+            body: Some(&[]),
+            what,
+            push: true,
+            small: false,
+        })
+    }
+
     /// Starts a blob upload (`POST …/blobs/uploads/`).
     pub fn start_upload(&self, repository: &str) -> Result<Upload, RegistryError> {
         let what = format!("upload to {}/{repository}", self.endpoint.host);
         let url = format!("{}/v2/{repository}/blobs/uploads/", self.base_url());
-        let scope = push_scope(repository);
-        let resp = self.request(&Req {
-            method: "POST",
-            url: &url,
-            repository: Some(repository),
-            scope: &scope,
-            accept: None,
-            headers: &[],
-            body: Some(&[]),
-            what: &what,
-            push: true,
-            small: false,
-        })?;
+        let resp = self.post_to_uploads(&url, repository, &push_scope(repository), &what)?;
         match resp.status() {
             202 => self.upload_from(resp, repository, &what),
             status => Err(RegistryError::UnexpectedStatus { what, status }),
