@@ -107,5 +107,10 @@ pub(super) fn prune_stopped(store: &Store) -> Pruned {
             }
         }
     }
+    // The cgroups of these and of `--rm` containers gone before.
+    if let Ok(left) = store.containers() {
+        let ids: Vec<&str> = left.iter().map(|c| c.id.as_str()).collect();
+        crate::runtime::cgroups::sweep(&ids);
+    }
     pruned
 }

@@ -211,13 +211,7 @@ pub fn plan(
             ),
         ));
     }
-    let mut root = own.clone();
-    while let Some(parent) = root.parent()
-        && owned(parent)
-        && parent.join("cgroup.controllers").exists()
-    {
-        root = parent.to_path_buf();
-    }
+    let root = highest_owned(&own, uid);
     let offered =
         fs::read_to_string(root.join("cgroup.controllers")).map_err(|source| CgroupError::Io {
             op: "read",
@@ -237,7 +231,7 @@ pub fn plan(
         }
     }
     Ok(Plan {
-        cgroup: root.join(format!("nook-{}", &id[..id.len().min(12)])),
+        cgroup: root.join(cgroup_name(id)),
         root,
         controllers: needed.iter().map(|(c, _)| *c).collect(),
         files: limits.files(),
@@ -302,21 +296,65 @@ impl Plan {
 
 /// Removes a container's cgroup once its processes are gone (best effort: `rm`).
 pub fn remove(id: &str) {
-    if let Ok(own) = own_cgroup() {
-        let mut dir = own.as_path();
-        // The container's cgroup is below the delegated root, an ancestor of this one.
-        loop {
-            let candidate = dir.join(format!("nook-{}", &id[..id.len().min(12)]));
-            if candidate.is_dir() {
-                let _ = fs::remove_dir(&candidate);
-                return;
-            }
-            match dir.parent() {
-                Some(p) if p.join("cgroup.controllers").exists() => dir = p,
-                _ => return,
-            }
+    if let Some(root) = delegated_root() {
+        let _ = fs::remove_dir(root.join(cgroup_name(id)));
+    }
+}
+
+/// Removes the cgroups of containers that no longer exist (`known` holds the IDs of those
+/// that do). A `--rm` container cannot remove its own: its monitor is still inside when the
+/// record goes, and nobody outside waits for a detached one. So every start with limits and
+/// every prune sweeps what earlier ones left. Best effort: a cgroup that still has
+/// processes refuses to go (EBUSY) and stays for a later sweep.
+pub fn sweep(known: &[&str]) -> usize {
+    delegated_root().map_or(0, |root| sweep_below(&root, known))
+}
+
+fn sweep_below(root: &Path, known: &[&str]) -> usize {
+    let Ok(entries) = fs::read_dir(root) else {
+        return 0;
+    };
+    let mut removed = 0;
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(short) = name.to_str().and_then(|n| n.strip_prefix("nook-")) else {
+            continue;
+        };
+        let stale = short.len() == 12
+            && short.bytes().all(|b| b.is_ascii_hexdigit())
+            && !known.iter().any(|id| id.starts_with(short));
+        if stale && fs::remove_dir(entry.path()).is_ok() {
+            removed += 1;
         }
     }
+    removed
+}
+
+fn cgroup_name(id: &str) -> String {
+    format!("nook-{}", &id[..id.len().min(12)])
+}
+
+/// The highest cgroup v2 directory above this process's that the user owns: where
+/// [`plan`] puts containers' cgroups. None where nothing is delegated.
+fn delegated_root() -> Option<PathBuf> {
+    let own = own_cgroup().ok()?;
+    let uid = nix::unistd::getuid().as_raw();
+    fs::metadata(&own)
+        .is_ok_and(|m| m.uid() == uid)
+        .then(|| highest_owned(&own, uid))
+}
+
+/// The highest of `own` and its cgroup v2 ancestors that `uid` owns, without a gap.
+fn highest_owned(own: &Path, uid: u32) -> PathBuf {
+    let owned = |p: &Path| fs::metadata(p).is_ok_and(|m| m.uid() == uid);
+    let mut root = own;
+    while let Some(parent) = root.parent()
+        && owned(parent)
+        && parent.join("cgroup.controllers").exists()
+    {
+        root = parent;
+    }
+    root.to_path_buf()
 }
 
 #[cfg(test)]

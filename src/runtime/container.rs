@@ -109,14 +109,16 @@ fn start_and_wait(
     let (caps, seccomp) = security_for(config)?;
     if !config.limits.is_empty() {
         // Before the cgroup namespace is made: the container sees its own cgroup as `/`.
-        super::cgroups::plan(
+        let plan = super::cgroups::plan(
             &config.limits,
             &record.id,
             super::cgroups::own_cgroup(),
             nix::unistd::getuid().as_raw(),
             &super::cgroups::v1_mounted,
-        )?
-        .apply()?;
+        )?;
+        let known = store.containers()?;
+        super::cgroups::sweep(&known.iter().map(|c| c.id.as_str()).collect::<Vec<_>>());
+        plan.apply()?;
     }
 
     // Still in the host's network namespace: host ports are checked and the helper's

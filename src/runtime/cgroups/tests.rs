@@ -107,3 +107,38 @@ fn a_missing_controller_is_named_with_the_reason() {
     .unwrap_err();
     assert!(err.to_string().contains("no cgroup v2"), "{err}");
 }
+
+#[test]
+fn a_sweep_removes_only_the_cgroups_of_containers_gone() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let gone = "0123456789ab";
+    let alive = "ba9876543210";
+    let busy = "aaaaaaaaaaaa";
+    for name in [gone, alive, busy] {
+        fs::create_dir(root.join(format!("nook-{name}"))).unwrap();
+    }
+    // A cgroup with processes refuses rmdir; a non-empty directory stands in for it.
+    fs::write(root.join(format!("nook-{busy}/cgroup.procs")), "1").unwrap();
+    // Not nook's: another tool's cgroup, and a name that only looks like one.
+    fs::create_dir(root.join("session-1.scope")).unwrap();
+    fs::create_dir(root.join("nook-notanid")).unwrap();
+
+    let known = [format!("{alive}{}", "0".repeat(52))];
+    let known: Vec<&str> = known.iter().map(String::as_str).collect();
+    assert_eq!(sweep_below(root, &known), 1);
+    let mut left: Vec<String> = fs::read_dir(root)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    left.sort();
+    assert_eq!(
+        left,
+        [
+            format!("nook-{busy}"),
+            format!("nook-{alive}"),
+            "nook-notanid".to_string(),
+            "session-1.scope".to_string()
+        ]
+    );
+}
