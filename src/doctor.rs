@@ -2,7 +2,7 @@
 //! `commands::doctor::gather`) to [`Finding`]s, so each is unit-tested with made-up facts.
 //! The runtime's errors use the same verdicts for their hints (`error::hint`).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
@@ -205,7 +205,7 @@ pub fn checks(f: &Facts) -> Vec<Finding> {
         overlay(f),
         dev_fuse(&f.dev_fuse),
         dev_net_tun(&f.dev_net_tun),
-        network_helpers(f),
+        network_helpers(f.pasta.as_deref(), f.slirp4netns.as_deref()),
         cgroups(&f.cgroups),
         ping_group_range(f.ping_group_range.as_deref(), f.gid),
         unprivileged_ports(f.unprivileged_port_start.as_deref()),
@@ -539,7 +539,18 @@ fn kernel_why(kernel: &Result<bool, String>) -> String {
     }
 }
 
-fn dev_fuse(fact: &Result<(), String>) -> Finding {
+/// Opening a device read-write, as fuse-overlayfs, pasta and slirp4netns do: why not, if it
+/// fails.
+pub fn open_device(path: &str) -> Result<(), String> {
+    std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+        .map(drop)
+        .map_err(|e| e.to_string())
+}
+
+pub fn dev_fuse(fact: &Result<(), String>) -> Finding {
     match fact {
         Ok(()) => ok("/dev/fuse", "can be opened (fuse-overlayfs can run)"),
         Err(e) => bad(
@@ -551,7 +562,7 @@ fn dev_fuse(fact: &Result<(), String>) -> Finding {
     }
 }
 
-fn dev_net_tun(fact: &Result<(), String>) -> Finding {
+pub fn dev_net_tun(fact: &Result<(), String>) -> Finding {
     match fact {
         Ok(()) => ok(
             "/dev/net/tun",
@@ -568,10 +579,11 @@ fn dev_net_tun(fact: &Result<(), String>) -> Finding {
     }
 }
 
-fn network_helpers(f: &Facts) -> Finding {
+/// pasta and slirp4netns as found on PATH; `network::NetworkError::MissingHelper`'s hint too.
+pub fn network_helpers(pasta: Option<&Path>, slirp4netns: Option<&Path>) -> Finding {
     const CHECK: &str = "network helpers";
-    let show = |p: &Option<PathBuf>| p.as_ref().map(|p| p.display().to_string());
-    match (show(&f.pasta), show(&f.slirp4netns)) {
+    let show = |p: Option<&Path>| p.map(|p| p.display().to_string());
+    match (show(pasta), show(slirp4netns)) {
         (None, None) => bad(
             CHECK,
             Status::Fail,
@@ -707,6 +719,9 @@ fn unprivileged_ports(text: Option<&str>) -> Finding {
     }
 }
 
+/// What frees the store's disk, or moves the store off it; a full disk's error names it too.
+pub const DISK_FIX: &str = "nook system prune (or export NOOK_ROOT=/dir/on/a/larger/disk)";
+
 fn disk_space(f: &Facts) -> Finding {
     const CHECK: &str = "disk space";
     let human = crate::format::human_size;
@@ -725,7 +740,7 @@ fn disk_space(f: &Facts) -> Finding {
                 human(free),
                 f.store.display()
             ),
-            "nook system prune (or export NOOK_ROOT=/dir/on/a/larger/disk)",
+            DISK_FIX,
         ),
         Some(free) => ok(
             CHECK,

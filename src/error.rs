@@ -95,22 +95,37 @@ pub fn hint(err: &anyhow::Error) -> Option<String> {
         if let Some(crate::network::NetworkError::MissingHelper { package, .. }) =
             cause.downcast_ref()
         {
-            return Some(format!("sudo apt-get install {package} {SEE_DOCTOR}"));
+            use crate::network::find_program;
+            let (pasta, slirp4netns) = (find_program("pasta"), find_program("slirp4netns"));
+            // With neither installed, doctor's fix installs both, whichever was asked for.
+            let fix = if pasta.is_none() && slirp4netns.is_none() {
+                doctor::network_helpers(None, None).fix
+            } else {
+                format!("sudo apt-get install {package}")
+            };
+            return Some(format!("{fix} {SEE_DOCTOR}"));
         }
+        // The helpers say it differently (pasta: "Failed to open tun socket in namespace"):
+        // whether the device opens is the diagnosis.
         if let Some(crate::runtime::mounts::MountError::FuseOverlayfs { stderr, .. }) =
             cause.downcast_ref()
-            && stderr.contains("/dev/fuse")
         {
-            return Some(format!(
-                "/dev/fuse must be usable by everyone, as distributions ship it: sudo chmod 0666 /dev/fuse {SEE_DOCTOR}"
-            ));
+            let v = doctor::dev_fuse(&doctor::open_device("/dev/fuse"));
+            if v.status != doctor::Status::Ok || stderr.contains("/dev/fuse") {
+                return Some(format!(
+                    "/dev/fuse must be usable by everyone, as distributions ship it: {} {SEE_DOCTOR}",
+                    doctor::dev_fuse(&Err(String::new())).fix
+                ));
+            }
         }
-        if let Some(crate::network::NetworkError::HelperFailed { log, .. }) = cause.downcast_ref()
-            && log.contains("/dev/net/tun")
-        {
-            return Some(format!(
-                "/dev/net/tun must be usable by everyone, as distributions ship it: sudo chmod 0666 /dev/net/tun {SEE_DOCTOR}"
-            ));
+        if let Some(crate::network::NetworkError::HelperFailed { log, .. }) = cause.downcast_ref() {
+            let v = doctor::dev_net_tun(&doctor::open_device("/dev/net/tun"));
+            if v.status != doctor::Status::Ok || log.contains("/dev/net/tun") {
+                return Some(format!(
+                    "/dev/net/tun must be usable by everyone, as distributions ship it: {} {SEE_DOCTOR}",
+                    doctor::dev_net_tun(&Err(String::new())).fix
+                ));
+            }
         }
         if let Some(crate::network::NetworkError::HelperFailed {
             binary: "pasta",
@@ -133,10 +148,7 @@ pub fn hint(err: &anyhow::Error) -> Option<String> {
         if let Some(io) = cause.downcast_ref::<io::Error>() {
             match io.raw_os_error() {
                 Some(libc::ENOSPC) => {
-                    return Some(
-                        "the disk is full: free space, or move the store to another disk with --root DIR"
-                            .into(),
-                    );
+                    return Some(format!("the disk is full: {}", doctor::DISK_FIX));
                 }
                 Some(libc::EDQUOT) => {
                     return Some(

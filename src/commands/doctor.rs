@@ -57,14 +57,6 @@ fn gather(ctx: &Ctx) -> Facts {
     let scratch = std::fs::create_dir_all(&store).ok().map(|()| store.clone());
     let (probe, overlay) = probe_namespaces(scratch.as_deref());
     let existing = nearest_existing(&store);
-    let open_rw = |dev: &str| {
-        std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open(dev)
-            .map(drop)
-            .map_err(|e| e.to_string())
-    };
     Facts {
         user,
         uid,
@@ -84,8 +76,8 @@ fn gather(ctx: &Ctx) -> Facts {
         store,
         overlay,
         fuse_overlayfs: find_program("fuse-overlayfs"),
-        dev_fuse: open_rw("/dev/fuse"),
-        dev_net_tun: open_rw("/dev/net/tun"),
+        dev_fuse: doctor::open_device("/dev/fuse"),
+        dev_net_tun: doctor::open_device("/dev/net/tun"),
         pasta: find_program("pasta"),
         slirp4netns: find_program("slirp4netns"),
         cgroups: super::info::cgroup_facts(),

@@ -79,6 +79,21 @@ impl Ctx {
         }
     }
 
+    /// Warns about a runtime directory fallback once until the stand-in directory goes (a
+    /// marker there): a user under su or sudo is told how to fix it without hearing it at
+    /// every command.
+    pub fn warn_runtime_fallback_once(&self) {
+        if self.paths.runtime_fallback_reason.is_none() {
+            return;
+        }
+        let marker = self.paths.runtime_base.join("warned-runtime-dir");
+        if marker.exists() {
+            return;
+        }
+        self.warn_runtime_fallback();
+        let _ = std::fs::write(&marker, b"");
+    }
+
     /// Warns once per invocation about a runtime directory fallback, for commands that use it.
     pub fn warn_runtime_fallback(&self) {
         if let Some(reason) = &self.paths.runtime_fallback_reason {
@@ -93,6 +108,18 @@ impl Ctx {
 pub fn run(cli: Cli) -> Result<i32> {
     let paths = Paths::from_env(cli.root)?;
     let ctx = Ctx { paths };
+    match &cli.command {
+        // These say it themselves, every time (doctor in its table).
+        Command::Login(_)
+        | Command::Logout(_)
+        | Command::Completion(_)
+        | Command::Info(_)
+        | Command::Monitor(_)
+        | Command::System(
+            crate::cli::SystemCommand::Info(_) | crate::cli::SystemCommand::Doctor(_),
+        ) => {}
+        _ => ctx.warn_runtime_fallback_once(),
+    }
     match cli.command {
         Command::Pull(args) => pull::run(args, &ctx),
         Command::Push(args) => push::run(args, &ctx),

@@ -7,6 +7,7 @@ mod containers;
 mod crash;
 mod diff;
 mod doctor;
+mod doctor_broken;
 mod errors;
 mod export_import;
 mod harness;

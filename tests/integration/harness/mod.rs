@@ -18,6 +18,7 @@ pub mod context;
 pub mod fixtures;
 pub mod hostile_peer;
 pub mod registry;
+pub mod scratch;
 pub mod token_server;
 
 pub use context::{
