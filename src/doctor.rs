@@ -347,13 +347,41 @@ pub fn free_range(files: &[Option<&str>]) -> u64 {
     end.div_ceil(size).saturating_mul(size).max(100_000)
 }
 
-fn subids(check: &'static str, file: &str, text: Option<&str>, f: &Facts) -> Finding {
-    let start = free_range(&[f.subuid.as_deref(), f.subgid.as_deref()]);
+/// The administrator's command that gives `user` a free range of [`RANGE_SIZE`] ids in both
+/// files (`subuid`, `subgid`: their text).
+pub fn add_range_fix(user: &str, subuid: Option<&str>, subgid: Option<&str>) -> String {
+    let start = free_range(&[subuid, subgid]);
     let end = start + u64::from(RANGE_SIZE) - 1;
-    let add = format!(
-        "sudo usermod --add-subuids {start}-{end} --add-subgids {start}-{end} {}",
-        f.user
-    );
+    format!("sudo usermod --add-subuids {start}-{end} --add-subgids {start}-{end} {user}")
+}
+
+/// [`add_range_fix`] for the user running nook, as the files are now; inside nook's user
+/// namespace too, where the user shows as root.
+pub fn add_range_fix_for_me() -> String {
+    let uid = nix::unistd::getuid().as_raw();
+    let host_uid = std::fs::read_to_string("/proc/self/uid_map")
+        .ok()
+        .and_then(|t| {
+            idmap::parse_proc_map(&t)
+                .into_iter()
+                .find(|m| (m.inside..m.inside.saturating_add(m.count)).contains(&uid))
+                .map(|m| m.outside + (uid - m.inside))
+        })
+        .unwrap_or(uid);
+    let user = nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(host_uid))
+        .ok()
+        .flatten()
+        .map_or_else(|| host_uid.to_string(), |u| u.name);
+    let read = |p: &str| std::fs::read_to_string(p).ok();
+    add_range_fix(
+        &user,
+        read("/etc/subuid").as_deref(),
+        read("/etc/subgid").as_deref(),
+    )
+}
+
+fn subids(check: &'static str, file: &str, text: Option<&str>, f: &Facts) -> Finding {
+    let add = add_range_fix(&f.user, f.subuid.as_deref(), f.subgid.as_deref());
     let text = text.unwrap_or("");
     let mine = idmap::parse_subid(text, &f.user, f.uid);
     if mine.is_empty() {
@@ -468,10 +496,29 @@ pub fn network_fs_name(magic: i64) -> Option<&'static str> {
     }
 }
 
+/// The statfs `f_type` of the file system `path` is (or would be created) on.
+// statfs's field is narrower than i64 on 32-bit targets.
+#[allow(clippy::unnecessary_cast)]
+pub fn fs_magic(path: &Path) -> Option<i64> {
+    let existing = path
+        .ancestors()
+        .find(|p| p.exists())
+        .unwrap_or(Path::new("/"));
+    nix::sys::statfs::statfs(existing)
+        .ok()
+        .map(|s| s.filesystem_type().0 as i64)
+}
+
 fn store_fs(f: &Facts) -> Finding {
+    store_fs_verdict(&f.store, f.store_fs_magic)
+}
+
+/// The store's file system; also the hint of a failure while the store is on one that cannot
+/// hold it.
+pub fn store_fs_verdict(store: &Path, magic: Option<i64>) -> Finding {
     const CHECK: &str = "store file system";
-    let store = f.store.display();
-    match f.store_fs_magic {
+    let store = store.display();
+    match magic {
         None => bad(
             CHECK,
             Status::Warn,

@@ -66,8 +66,39 @@ fn printable(text: &str) -> String {
     out
 }
 
+static STORE: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+
+/// Where this command's store is: a failure to write or mount there, while it is on a file
+/// system that cannot hold it (NFS, FUSE), gets doctor's verdict on that as its hint.
+pub fn set_store(path: &std::path::Path) {
+    let _ = STORE.set(path.to_path_buf());
+}
+
 /// A fix for failures whose cause we recognise anywhere in the chain.
 pub fn hint(err: &anyhow::Error) -> Option<String> {
+    specific_hint(err).or_else(|| store_hint(err))
+}
+
+/// Doctor's verdict on the store's file system, for a failure of the file system or of a
+/// mount while the store is on one it warns about.
+fn store_hint(err: &anyhow::Error) -> Option<String> {
+    let store = STORE.get()?;
+    // A container's set-up failure comes back from its first process as text, with
+    // nook's own status.
+    let touches_files = err.chain().any(|c| {
+        c.is::<io::Error>()
+            || c.is::<crate::runtime::mounts::MountError>()
+            || c.downcast_ref::<ExitError>()
+                .is_some_and(|e| e.code == EXIT_NOOK_ERROR)
+    });
+    if !touches_files {
+        return None;
+    }
+    let v = crate::doctor::store_fs_verdict(store, crate::doctor::fs_magic(store));
+    (v.status != crate::doctor::Status::Ok).then(|| format!("{}: {} {SEE_DOCTOR}", v.detail, v.fix))
+}
+
+fn specific_hint(err: &anyhow::Error) -> Option<String> {
     use crate::doctor;
     use crate::runtime::userns::UsernsError;
     for cause in err.chain() {
@@ -200,6 +231,19 @@ mod tests {
         let h = hint(&unshare).unwrap();
         assert!(h.contains("Operation not permitted"), "{h}");
         assert!(h.contains("nook system doctor"), "{h}");
+    }
+
+    #[test]
+    fn a_full_disk_and_a_closed_tun_device_name_doctors_fix() {
+        let full = anyhow::Error::new(io::Error::from_raw_os_error(libc::ENOSPC))
+            .context("cannot write layer");
+        assert!(hint(&full).unwrap().contains(crate::doctor::DISK_FIX));
+        let tun = anyhow::Error::new(crate::network::NetworkError::HelperFailed {
+            binary: "slirp4netns",
+            status: "exit status: 1".into(),
+            log: "open(\"/dev/net/tun\"): Permission denied".into(),
+        });
+        assert!(hint(&tun).unwrap().contains("sudo chmod 0666 /dev/net/tun"));
     }
 
     #[test]

@@ -67,9 +67,7 @@ fn gather(ctx: &Ctx) -> Facts {
         subuid: std::fs::read_to_string("/etc/subuid").ok(),
         subgid: std::fs::read_to_string("/etc/subgid").ok(),
         runtime_dir: runtime_dir_fact(),
-        store_fs_magic: nix::sys::statfs::statfs(&existing)
-            .ok()
-            .map(|s| s.filesystem_type().0 as i64),
+        store_fs_magic: doctor::fs_magic(&store),
         store_free: nix::sys::statvfs::statvfs(&existing)
             .ok()
             .map(|s| s.blocks_available() as u64 * s.fragment_size() as u64),

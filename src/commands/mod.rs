@@ -108,6 +108,7 @@ impl Ctx {
 pub fn run(cli: Cli) -> Result<i32> {
     let paths = Paths::from_env(cli.root)?;
     let ctx = Ctx { paths };
+    crate::error::set_store(&ctx.paths.data);
     match &cli.command {
         // These say it themselves, every time (doctor in its table).
         Command::Login(_)

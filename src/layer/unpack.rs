@@ -860,8 +860,10 @@ impl Unpacker<'_> {
             let max = self.opts.max_id;
             self.report.warnings.push(format!(
                 "{} files owned by ids above {max} appear as root's (the user namespace maps only \
-                 0-{max}; give your user a subordinate id range in /etc/subuid and /etc/subgid)",
-                self.above_max_id
+                 0-{max}; an administrator can give your user a range of {} ids: {})",
+                self.above_max_id,
+                crate::doctor::RANGE_SIZE,
+                crate::doctor::add_range_fix_for_me()
             ));
         }
         Ok(self.report)
@@ -1512,13 +1514,15 @@ mod tests {
             assert_eq!(owner("high"), (0, 0, 0o2755));
             assert_eq!(owner("higher"), (0, 0, 0o2755));
             assert_eq!(owner("low"), (5, 5, 0o2755));
-            assert_eq!(
-                report.warnings,
-                [
-                    "2 files owned by ids above 65535 appear as root's (the user namespace maps \
-                  only 0-65535; give your user a subordinate id range in /etc/subuid and \
-                  /etc/subgid)"
-                ]
+            assert_eq!(report.warnings.len(), 1);
+            let warning = &report.warnings[0];
+            assert!(
+                warning.starts_with(
+                    "2 files owned by ids above 65535 appear as root's (the user namespace \
+                     maps only 0-65535; an administrator can give your user a range of 65536 \
+                     ids: sudo usermod --add-subuids "
+                ),
+                "{warning}"
             );
         } else {
             let opts = UnpackOptions {

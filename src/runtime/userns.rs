@@ -310,13 +310,13 @@ fn plan_maps(
         let why = if !helpers_present {
             "newuidmap/newgidmap are not on PATH (an administrator can install them: sudo apt-get install uidmap)".to_string()
         } else {
-            let free = crate::doctor::free_range(&[
+            let fix = crate::doctor::add_range_fix(
+                &name,
                 Some(&read("/etc/subuid")?),
                 Some(&read("/etc/subgid")?),
-            ]);
-            let end = free + u64::from(crate::doctor::RANGE_SIZE) - 1;
+            );
             format!(
-                "user `{name}` has no subordinate id range in /etc/subuid and /etc/subgid (an administrator can add one: sudo usermod --add-subuids {free}-{end} --add-subgids {free}-{end} {name}; `nook system doctor` checks the rest)"
+                "user `{name}` has no subordinate id range in /etc/subuid and /etc/subgid (an administrator can add one: {fix}; `nook system doctor` checks the rest)"
             )
         };
         if layout == IdLayout::KeepId {

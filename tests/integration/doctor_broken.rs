@@ -232,8 +232,8 @@ fn doctor_finds_subordinate_ranges_missing_small_or_overlapping() {
             add.clone(),
         ),
         (
-            format!("{user}:100000:1000\nsomeone:130000:65536\n"),
-            "has 1000 ids, fewer than 65536".to_string(),
+            format!("{user}:100000:500\nsomeone:130000:65536\n"),
+            "has 500 ids, fewer than 65536".to_string(),
             add.clone(),
         ),
         (
@@ -255,6 +255,19 @@ fn doctor_finds_subordinate_ranges_missing_small_or_overlapping() {
             assert_finding(&all, check, "WARN", &[detail], fix, true);
         }
         assert_eq!(code, Some(0), "a WARN is no failure");
+        if i == 1 {
+            // An image with files of ids past the range: they show as root's, and the
+            // warning says how to get a whole range.
+            let fresh = TestContext::new();
+            let out = scratch.nook(&fresh, &["pull", "-q", &image]);
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(out.status.success(), "{stderr}");
+            assert!(
+                stderr.contains("files owned by ids above 500 appear as root's")
+                    && stderr.contains(fix.as_str()),
+                "{stderr}"
+            );
+        }
         if i == 0 {
             // Without a range nook still runs, in a single-id namespace, and says how to
             // get one.
@@ -329,6 +342,26 @@ fn doctor_finds_a_store_on_fuse_and_the_overlay_it_cannot_hold() {
         false,
     );
     assert_eq!(code, Some(0));
+    // Images pull there, but containers cannot be set up on it, with either driver.
+    let image = fixtures::single_layer().reference.clone();
+    assert_success(&scratch.nook(&ctx, &["--root", root, "pull", "-q", &image]));
+    for driver in ["fuse-overlayfs", "overlay"] {
+        let out = scratch.nook(
+            &ctx,
+            &[
+                "--root",
+                root,
+                "run",
+                "--rm",
+                "--storage-driver",
+                driver,
+                &image,
+                "true",
+            ],
+        );
+        let stderr = assert_error_names(&out, "", "export NOOK_ROOT=/local/dir");
+        assert!(stderr.contains("is on FUSE"), "{stderr}");
+    }
 
     // …unless /dev/fuse is closed too: then each container copies its image.
     let Some(mut scratch) = Scratch::new() else {

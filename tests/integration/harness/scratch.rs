@@ -9,6 +9,10 @@
 //! [`without_user_namespaces`](Scratch::without_user_namespaces) the namespace is also a user
 //! namespace mapping every id to itself, whose own `user.max_user_namespaces` is set to 0: a
 //! real limit that applies to nothing outside.
+//!
+//! A file put over a path under /proc hides part of proc, and the kernel then refuses to
+//! mount a new proc in a user namespace: containers cannot start there. Fake sysctls serve
+//! doctor (and commands that fail before a container starts), not `run`.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -116,7 +120,8 @@ impl Scratch {
             self.path("fuse-upper").display(),
             self.path("fuse-work").display(),
         ));
-        self.cleanup.push(format!("/usr/bin/umount {t}"));
+        // Lazily: a container process may still be leaving.
+        self.cleanup.push(format!("/usr/bin/umount -l {t}"));
         self
     }
 
