@@ -114,10 +114,14 @@ fn doctor_finds_user_namespaces_off_and_commands_name_its_fix() {
     );
     assert_eq!(code, Some(1), "a FAIL makes the exit status 1");
 
-    let out = scratch.nook(&ctx, &["run", "--rm", &image, "true"]);
-    assert_error_names(&out, "unshare(CLONE_NEWUSER) failed", MAX_USERNS_FIX);
-    let out = scratch.nook(&ctx, &["pull", "-q", &image]);
-    assert_error_names(&out, "unshare(CLONE_NEWUSER) failed", MAX_USERNS_FIX);
+    for args in [
+        vec!["run", "--rm", &image, "true"],
+        vec!["create", &image],
+        vec!["pull", "-q", &image],
+    ] {
+        let out = scratch.nook(&ctx, &args);
+        assert_error_names(&out, "unshare(CLONE_NEWUSER) failed", MAX_USERNS_FIX);
+    }
 }
 
 #[test]

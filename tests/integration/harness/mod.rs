@@ -8,6 +8,8 @@
 //!   self-signed certificate) and [`token_registry()`] (token auth, with the harness's own
 //!   token server, [`token_server`]).
 //! - [`fixtures`]: OCI images built from `busybox-static` and pushed with `skopeo`.
+//! - [`scratch::Scratch`]: nook run as the test user in a mount namespace root made, where
+//!   fake files, device nodes and small file systems break the set-up (doctor's tests).
 //! - [`must_work`] / [`require`]: a prerequisite that is missing fails under `CI=true` or
 //!   `NOOK_MUST_WORK=1`, and is reported as `SKIPPED: reason` otherwise.
 
