@@ -654,7 +654,7 @@ pub fn network_helpers(pasta: Option<&Path>, slirp4netns: Option<&Path>) -> Find
 const LIMIT_CONTROLLERS: [&str; 3] = ["memory", "cpu", "pids"];
 const DELEGATE_FIX: &str = "sudo mkdir -p /etc/systemd/system/user@.service.d && printf '[Service]\\nDelegate=cpu cpuset io memory pids\\n' | sudo tee /etc/systemd/system/user@.service.d/delegate.conf && sudo systemctl daemon-reload";
 
-fn cgroups(c: &CgroupFacts) -> Finding {
+pub fn cgroups(c: &CgroupFacts) -> Finding {
     const CHECK: &str = "cgroup delegation";
     if c.version != "v2" {
         return bad(

@@ -169,6 +169,14 @@ fn specific_hint(err: &anyhow::Error) -> Option<String> {
                 "pasta needs a network interface with a default route, and this machine has none (offline?): use --network slirp4netns".into(),
             );
         }
+        if let Some(crate::runtime::cgroups::CgroupError::NotAvailable { .. }) =
+            cause.downcast_ref()
+        {
+            let v = doctor::cgroups(&crate::commands::cgroup_facts());
+            if v.status != doctor::Status::Ok {
+                return Some(format!("{}: {} {SEE_DOCTOR}", v.detail, v.fix));
+            }
+        }
         if let Some(crate::image::registry::RegistryError::Unreachable { host, .. }) =
             cause.downcast_ref()
         {

@@ -239,7 +239,7 @@ fn meminfo_bytes(text: &str, field: &str) -> Option<u64> {
 /// Which cgroup hierarchy the machine has, the process's cgroup in it, and whether a subtree
 /// of it was delegated to the user, as resource limits (`--memory` …) need: found as
 /// `runtime::cgroups` finds it, the highest ancestor the user owns.
-pub(super) fn cgroup_facts() -> CgroupFacts {
+pub(crate) fn cgroup_facts() -> CgroupFacts {
     use std::os::unix::fs::MetadataExt;
     let version = match cgroup2_mount() {
         Some(p) if p == Path::new("/sys/fs/cgroup") => "v2",

@@ -13,6 +13,7 @@ mod history;
 mod images;
 mod import;
 mod info;
+pub(crate) use info::cgroup_facts;
 mod inspect;
 mod lifecycle;
 mod load;

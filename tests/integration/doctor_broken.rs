@@ -220,6 +220,28 @@ fn doctor_finds_id_helpers_without_setuid_and_commands_name_its_fix() {
     assert_finding(&all, "newgidmap", "FAIL", &[detail], NEWGIDMAP_FIX, true);
     let out = scratch.nook(&ctx, &["run", "--rm", &image, "true"]);
     assert_error_names(&out, "`newgidmap` failed to map ids", NEWGIDMAP_FIX);
+
+    // File capabilities instead of the setuid bit, as doctor's fix suggests, do the job.
+    let Some(mut scratch) = Scratch::new() else {
+        return;
+    };
+    helpers_without_setuid(&mut scratch, &["newuidmap", "newgidmap"]);
+    for (name, cap) in [
+        ("newuidmap", "cap_setuid+ep"),
+        ("newgidmap", "cap_setgid+ep"),
+    ] {
+        let set = std::process::Command::new("/usr/sbin/setcap")
+            .arg(cap)
+            .arg(scratch.path(name))
+            .output()
+            .unwrap();
+        assert_success(&set);
+    }
+    let (code, all) = doctor(&scratch, &ctx, &[]);
+    assert_finding(&all, "newuidmap", "OK", &["file capabilities"], "", false);
+    assert_finding(&all, "newgidmap", "OK", &["file capabilities"], "", false);
+    assert_eq!(code, Some(0));
+    assert_success(&scratch.nook(&ctx, &["run", "--rm", &image, "true"]));
 }
 
 #[test]
@@ -469,6 +491,21 @@ fn doctor_finds_dev_fuse_closed_and_fuse_overlayfs_names_its_fix() {
         "sudo chmod 0666 /dev/fuse",
         true,
     );
+    // A plain root file in its place says the same.
+    let Some(mut plain) = Scratch::new() else {
+        return;
+    };
+    let file = plain.write("plain-fuse", "", 0o600);
+    plain.bind(&file, "/dev/fuse");
+    let (_, plain_all) = doctor(&plain, &ctx, &[]);
+    assert_finding(
+        &plain_all,
+        "/dev/fuse",
+        "WARN",
+        &["Permission denied"],
+        "sudo chmod 0666 /dev/fuse",
+        true,
+    );
     // The kernel overlay works here: nothing needs fuse-overlayfs unless asked for.
     assert_finding(&all, "overlay", "OK", &["kernel overlay"], "", false);
     assert_eq!(code, Some(0));
@@ -508,6 +545,24 @@ fn doctor_finds_dev_net_tun_closed_and_network_helpers_name_its_fix() {
         let out = scratch.nook(&ctx, &["run", "--rm", "--network", network, &image, "true"]);
         assert_error_names(&out, network, fix);
     }
+    // A plain root file in its place: the same finding and fixes.
+    let Some(mut scratch) = Scratch::new() else {
+        return;
+    };
+    let file = scratch.write("plain-tun", "", 0o600);
+    scratch.bind(&file, "/dev/net/tun");
+    let (code, all) = doctor(&scratch, &ctx, &[]);
+    assert_finding(
+        &all,
+        "/dev/net/tun",
+        "FAIL",
+        &["Permission denied"],
+        fix,
+        true,
+    );
+    assert_eq!(code, Some(1));
+    let out = scratch.nook(&ctx, &["run", "--rm", &image, "true"]);
+    assert_error_names(&out, "failed to connect the container's network", fix);
 }
 
 #[test]
@@ -555,8 +610,9 @@ fn doctor_finds_network_helpers_missing_and_run_names_its_fix() {
 }
 
 #[test]
-fn doctor_finds_cgroups_not_delegated() {
-    let ctx = TestContext::new();
+fn doctor_finds_cgroups_not_delegated_and_limits_name_its_fix() {
+    let (ctx, image) = ctx_with_image();
+    let limited = ["run", "--rm", "--memory", "64m", &image, "true"];
     let Some(mut scratch) = Scratch::new() else {
         return;
     };
@@ -576,6 +632,12 @@ fn doctor_finds_cgroups_not_delegated() {
         false,
     );
     assert_eq!(code, Some(0));
+    let out = scratch.nook(&ctx, &limited);
+    assert_error_names(
+        &out,
+        "--memory needs the `memory` controller",
+        "log in through a real session (ssh, or machinectl shell USER@), not su or sudo",
+    );
 
     // Without cgroup2 at /sys/fs/cgroup: a v1 (or hybrid) host.
     let Some(mut scratch) = Scratch::new() else {
@@ -591,6 +653,12 @@ fn doctor_finds_cgroups_not_delegated() {
         &["cgroup v1", "need cgroup v2"],
         "add systemd.unified_cgroup_hierarchy=1 to GRUB_CMDLINE_LINUX in /etc/default/grub, then sudo update-grub and reboot",
         true,
+    );
+    let out = scratch.nook(&ctx, &limited);
+    assert_error_names(
+        &out,
+        "--memory needs the `memory` controller",
+        "add systemd.unified_cgroup_hierarchy=1 to GRUB_CMDLINE_LINUX",
     );
 }
 
