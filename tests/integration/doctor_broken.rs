@@ -127,6 +127,7 @@ fn doctor_finds_user_namespaces_off_and_commands_name_its_fix() {
 #[test]
 fn doctor_names_the_kernel_switch_that_forbids_user_namespaces() {
     let ctx = TestContext::new();
+    let image = fixtures::single_layer().reference.clone();
     // The probe fails for real (the namespace's limit is 0); the files say why.
     let cases = [
         (
@@ -175,6 +176,9 @@ fn doctor_names_the_kernel_switch_that_forbids_user_namespaces() {
             switch.is_some(),
         );
         assert_eq!(code, Some(1));
+        let out = scratch.nook(&ctx, &["pull", "-q", &image]);
+        let stderr = assert_error_names(&out, "unshare(CLONE_NEWUSER) failed", fix);
+        assert!(stderr.contains(detail), "{stderr}");
     }
 }
 
