@@ -76,7 +76,7 @@ pub fn run(args: HistoryArgs, ctx: &Ctx) -> Result<i32> {
         top["ID"] = Value::String(show_id(&image.id, args.no_trunc));
     }
     let keys = ["ID", "CreatedSince", "CreatedBy", "Size", "Comment"];
-    let out = format::listing(&rows, args.quiet, template.as_ref(), HEADERS, &keys);
+    let out = format::listing(&rows, args.quiet, template.as_ref(), HEADERS, &keys)?;
     print_out(&out)?;
     Ok(0)
 }

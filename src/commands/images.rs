@@ -17,6 +17,10 @@ const HEADERS: &[(&str, &str)] = &[
     ("CreatedSince", "CREATED"),
     ("CreatedAt", "CREATED AT"),
     ("Size", "SIZE"),
+    ("Containers", "CONTAINERS"),
+    ("SharedSize", "SHARED SIZE"),
+    ("UniqueSize", "UNIQUE SIZE"),
+    ("VirtualSize", "VIRTUAL SIZE"),
 ];
 
 pub fn run(args: ImagesArgs, ctx: &Ctx) -> Result<i32> {
@@ -72,7 +76,7 @@ pub fn run(args: ImagesArgs, ctx: &Ctx) -> Result<i32> {
         keys.push("Digest");
     }
     keys.extend(["ID", "CreatedSince", "Size"]);
-    let out = format::listing(&rows, args.quiet, template.as_ref(), HEADERS, &keys);
+    let out = format::listing(&rows, args.quiet, template.as_ref(), HEADERS, &keys)?;
     print_out(&out)?;
     Ok(0)
 }

@@ -46,8 +46,11 @@ pub fn run(args: InspectArgs, ctx: &Ctx) -> Result<i32> {
         missing.push(name.clone());
     }
     let out = match &template {
-        Some(t) => values.iter().map(|v| t.render(v) + "\n").collect(),
-        None => serde_json::to_string_pretty(&Value::Array(values))? + "\n",
+        Some(t) if !t.json => values
+            .iter()
+            .map(|v| Ok(t.render(v)? + "\n"))
+            .collect::<Result<String>>()?,
+        _ => serde_json::to_string_pretty(&Value::Array(values))? + "\n",
     };
     print_out(&out)?;
     if let Some(first) = missing.first() {

@@ -166,7 +166,7 @@ pub fn run(args: PsArgs, ctx: &Ctx) -> Result<i32> {
     if args.size {
         keys.push("Size");
     }
-    let out = format::listing(&rows, args.quiet, template.as_ref(), HEADERS, &keys);
+    let out = format::listing(&rows, args.quiet, template.as_ref(), HEADERS, &keys)?;
     print_out(&out)?;
     Ok(0)
 }
