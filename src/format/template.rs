@@ -157,9 +157,9 @@ impl Template {
         let mut parser = Parser { items, pos: 0 };
         let (nodes, end) = parser.list().map_err(invalid)?;
         match end {
-            End::Eof => {}
-            End::End => return Err(invalid("unexpected {{end}}".into())),
-            End::Else(_) => return Err(invalid("unexpected {{else}}".into())),
+            Stop::Eof => {}
+            Stop::End => return Err(invalid("unexpected {{end}}".into())),
+            Stop::Else(_) => return Err(invalid("unexpected {{else}}".into())),
         }
         Ok(Template {
             source: input.to_string(),
@@ -512,7 +512,7 @@ fn number(chars: &[char], i: &mut usize) -> Result<Token, String> {
     }
 }
 
-enum End {
+enum Stop {
     Eof,
     End,
     Else(Option<Pipeline>),
@@ -524,7 +524,7 @@ struct Parser {
 }
 
 impl Parser {
-    fn list(&mut self) -> Result<(Vec<Node>, End), String> {
+    fn list(&mut self) -> Result<(Vec<Node>, Stop), String> {
         let mut nodes = Vec::new();
         while self.pos < self.items.len() {
             let item = &self.items[self.pos];
@@ -541,21 +541,21 @@ impl Parser {
                 None => (action.as_str(), ""),
             };
             match keyword {
-                "end" => return Ok((nodes, End::End)),
-                "else" if rest.is_empty() => return Ok((nodes, End::Else(None))),
+                "end" => return Ok((nodes, Stop::End)),
+                "else" if rest.is_empty() => return Ok((nodes, Stop::Else(None))),
                 "else" => {
                     let Some(cond) = rest.strip_prefix("if") else {
                         return Err(format!("unsupported `{{{{{action}}}}}`"));
                     };
-                    return Ok((nodes, End::Else(Some(pipeline(cond)?))));
+                    return Ok((nodes, Stop::Else(Some(pipeline(cond)?))));
                 }
                 "if" => nodes.push(self.if_rest(pipeline(rest)?)?),
                 "range" | "with" => {
                     let pipe = pipeline(rest)?;
                     let (body, end) = self.list()?;
                     let otherwise = match end {
-                        End::End => vec![],
-                        End::Else(None) => self.until_end(keyword)?,
+                        Stop::End => vec![],
+                        Stop::Else(None) => self.until_end(keyword)?,
                         _ => return Err(format!("{{{{{keyword}}}}} without {{{{end}}}}")),
                     };
                     nodes.push(if keyword == "range" {
@@ -578,12 +578,12 @@ impl Parser {
                 _ => nodes.push(Node::Print(pipeline(&action)?)),
             }
         }
-        Ok((nodes, End::Eof))
+        Ok((nodes, Stop::Eof))
     }
 
     fn until_end(&mut self, keyword: &str) -> Result<Vec<Node>, String> {
         match self.list()? {
-            (nodes, End::End) => Ok(nodes),
+            (nodes, Stop::End) => Ok(nodes),
             _ => Err(format!("{{{{{keyword}}}}} without {{{{end}}}}")),
         }
     }
@@ -591,10 +591,10 @@ impl Parser {
     fn if_rest(&mut self, cond: Pipeline) -> Result<Node, String> {
         let (then, end) = self.list()?;
         let otherwise = match end {
-            End::End => vec![],
-            End::Else(None) => self.until_end("if")?,
-            End::Else(Some(next)) => vec![self.if_rest(next)?],
-            End::Eof => return Err("{{if}} without {{end}}".into()),
+            Stop::End => vec![],
+            Stop::Else(None) => self.until_end("if")?,
+            Stop::Else(Some(next)) => vec![self.if_rest(next)?],
+            Stop::Eof => return Err("{{if}} without {{end}}".into()),
         };
         Ok(Node::If {
             cond,
@@ -893,7 +893,7 @@ impl Exec<'_> {
         }
         let labels = receiver.and_then(|r| r.get("Labels"));
         let found = match labels {
-            Some(Value::Object(map)) => map.get(key).map(|v| go_print(v)),
+            Some(Value::Object(map)) => map.get(key).map(go_print),
             Some(Value::String(list)) => list
                 .split(',')
                 .filter_map(|kv| kv.split_once('='))
