@@ -145,6 +145,9 @@ pub enum Command {
     /// Show how nook runs here: host, rootless setup, store, storage drivers, network helpers
     #[command(after_help = INFO_HELP)]
     Info(InfoArgs),
+    /// Show nook's version, the compiler and commit it was built from, and the platform
+    #[command(after_help = VERSION_HELP)]
+    Version(VersionArgs),
     /// (internal) The per-container monitor, started by run and start
     #[command(name = "__monitor", hide = true)]
     Monitor(MonitorArgs),
@@ -783,13 +786,18 @@ A container's size is what it wrote.
 
 Examples:
   nook system df
-  nook system df -v";
+  nook system df -v
+  nook system df --format '{{.Type}}: {{.Size}}'
+  nook system df -v --format '{{range .Images}}{{.Repository}} {{.UniqueSize}}{{println}}{{end}}'";
 
 #[derive(Debug, Args)]
 pub struct DfArgs {
     /// Show each image, container and volume
     #[arg(short, long)]
     pub verbose: bool,
+    /// Format the output: `json`, `table TEMPLATE`, or a Go template over the fields Type, TotalCount, Active, Size, Reclaimable (with -v: over .Images, .Containers, .Volumes)
+    #[arg(long, value_name = "FORMAT")]
+    pub format: Option<String>,
 }
 
 const SYSTEM_PRUNE_HELP: &str = "Removes every stopped container, then the dangling images (untagged, used by no container; with -a every image no container uses), \
@@ -829,11 +837,16 @@ pub struct ResetArgs {
 
 const INFO_HELP: &str = "Sections: host (kernel, distribution, processors, memory, cgroups, seccomp), rootless (your ids, subordinate ranges, newuidmap and newgidmap), \
 store (where, which storage driver, how many images, containers and volumes), storage drivers (which work here and why not), network (pasta and slirp4netns with their versions). \
---format json prints the same as one JSON object.
+--format json prints the same as one JSON object; a Go template reads its fields in any case: \
+.Host (.Arch, .Os, .Distribution, .Kernel, .Hostname, .Cpus, .MemTotal, .MemAvailable, .SwapTotal, .Cgroups…), \
+.Rootless (.Rootless, .Uid, .Gid, .User, .Subuid, .Subgid, .Newuidmap, .Newgidmap), \
+.Store (.Root, .RunRoot, .ConfigDir, .Driver, .Images, .Containers, .Running), .StorageDrivers, .Network (.Default, .DefaultRoute, .Pasta, .Slirp4netns), .Version (.Nook).
 
 Examples:
   nook info
-  nook info --format json | jq .store.root";
+  nook info --format json | jq .store.root
+  nook info -f '{{.Store.Root}} {{.Store.Driver}}'
+  nook info -f '{{json .Host}}'";
 
 const DOCTOR_HELP: &str = "Checks, in order: user namespaces (kernel.unprivileged_userns_clone, user.max_user_namespaces, \
 AppArmor's kernel.apparmor_restrict_unprivileged_userns, and a real one made in a child process); newuidmap and newgidmap (setuid root or file capabilities); \
@@ -844,22 +857,40 @@ net.ipv4.ip_unprivileged_port_start; free disk space under the store.
 
 Each finding is one line: OK, WARN (nook works, with less) or FAIL (nook cannot work), what was found, and the command that fixes it; \
 a fix starting with sudo needs an administrator. Exits 1 if anything FAILs, 0 otherwise. \
---format json prints an array of {check, status, detail, fix, needs_admin}.
+--format json prints an array of {check, status, detail, fix, needs_admin}; a Go template is applied to each finding \
+(.Status, .Check, .Detail, .Fix, .NeedsAdmin).
 
 Examples:
   nook system doctor
+  nook system doctor -f '{{if ne .Status \"OK\"}}{{.Check}}: {{.Fix}}{{end}}'
+  nook system doctor -f 'table {{.Status}}\\t{{.Check}}'
   nook system doctor --format json | jq '.[] | select(.status != \"OK\")'";
 
 #[derive(Debug, Args)]
 pub struct DoctorArgs {
-    /// `json` for a JSON array of findings
+    /// `json` for a JSON array of findings, or a Go template over each finding's .Status, .Check, .Detail, .Fix, .NeedsAdmin (`table …` aligns them)
     #[arg(short, long, value_name = "FORMAT")]
     pub format: Option<String>,
 }
 
 #[derive(Debug, Args)]
 pub struct InfoArgs {
-    /// `json` for one JSON object
+    /// `json` for one JSON object, or a Go template over it, e.g. '{{.Store.Root}}' (field names as in the JSON, any case)
+    #[arg(short, long, value_name = "FORMAT")]
+    pub format: Option<String>,
+}
+
+const VERSION_HELP: &str = "Laid out as `docker version` prints its client (nook has no server). \
+--format reads .Client: .Version, .ApiVersion (n/a: nook has no API), .RustVersion, .GitCommit, .BuildTime, .Os, .Arch.
+
+Examples:
+  nook version
+  nook version --format '{{.Client.Version}}'
+  nook version --format json";
+
+#[derive(Debug, Args)]
+pub struct VersionArgs {
+    /// `json`, or a Go template such as '{{.Client.Version}}'
     #[arg(short, long, value_name = "FORMAT")]
     pub format: Option<String>,
 }

@@ -32,6 +32,7 @@ mod run;
 mod save;
 mod system;
 mod tag;
+mod version;
 mod wait;
 
 use anyhow::{Context, Result, bail};
@@ -128,6 +129,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Image(command) => system::image(command, &ctx),
         Command::System(command) => system::run(command, &ctx),
         Command::Info(args) => info::run(args, &ctx),
+        Command::Version(args) => version::run(args),
         Command::Monitor(args) => {
             // Started into a fresh user namespace (the child's side of the handshake), or
             // re-executed inside one already; never on the host side.
