@@ -463,6 +463,9 @@ pub struct RunArgs {
     /// Network: pasta (default where installed), slirp4netns, none, host or container:NAME (bridge: the default); options as Podman's, e.g. pasta:--map-gw, slirp4netns:allow_host_loopback=true
     #[arg(long, visible_alias = "net", value_name = "MODE")]
     pub network: Option<String>,
+    /// Pull the image without printing progress
+    #[arg(short, long)]
+    pub quiet: bool,
     /// Image to run
     pub image: String,
     /// Command and arguments (default: the image's)
@@ -624,6 +627,42 @@ pub enum ContainerCommand {
     Export(ExportArgs),
     /// Remove all stopped containers
     Prune(PruneArgs),
+    // Docker's management forms of the top-level verbs, with their arguments.
+    /// List containers (as `nook ps`)
+    #[command(visible_aliases = ["list", "ps"])]
+    Ls(PsArgs),
+    /// Remove containers (as `nook rm`)
+    #[command(visible_alias = "remove")]
+    Rm(RmArgs),
+    /// Show containers' details as JSON (as `nook inspect --type container`)
+    Inspect(InspectArgs),
+    /// Start stopped or created containers (as `nook start`)
+    Start(StartArgs),
+    /// Stop running containers (as `nook stop`)
+    Stop(StopArgs),
+    /// Send a signal to running containers (as `nook kill`)
+    Kill(KillArgs),
+    /// Stop, then start containers (as `nook restart`)
+    Restart(StopArgs),
+    /// Wait for containers to exit and print their exit codes (as `nook wait`)
+    Wait(ContainersArgs),
+    /// Show a container's output (as `nook logs`)
+    Logs(LogsArgs),
+    /// Run a command in a running container (as `nook exec`)
+    Exec(ExecArgs),
+    /// Attach your terminal to a running container (as `nook attach`)
+    Attach(AttachArgs),
+    /// List a container's published ports (as `nook port`)
+    Port(PortArgs),
+    /// Rename a container (as `nook rename`)
+    Rename(RenameArgs),
+    /// Create a container without starting it (as `nook create`)
+    Create(RunArgs),
+    /// Run a command in a new container (as `nook run`)
+    Run(RunArgs),
+    /// Create a new image from a container's changes (as `nook commit`)
+    #[command(after_help = COMMIT_HELP)]
+    Commit(CommitArgs),
 }
 
 const DIFF_HELP: &str = "Changes are relative to the container's image; a directory holding a change is listed as changed (C) too. Works on running and stopped containers.\n\nExamples:\n  nook run --name job busybox sh -c 'echo x >> /etc/passwd; rm /bin/ls'\n  nook diff job\n  nook container diff --format json job";
@@ -713,6 +752,32 @@ pub enum ImageCommand {
     /// Remove dangling images (untagged, and used by no container); with -a, every image no container uses
     #[command(after_help = IMAGE_PRUNE_HELP)]
     Prune(ImagePruneArgs),
+    // Docker's management forms of the top-level verbs, with their arguments.
+    /// List images (as `nook images`)
+    #[command(visible_alias = "list")]
+    Ls(ImagesArgs),
+    /// Remove images (as `nook rmi`)
+    #[command(visible_alias = "remove")]
+    Rm(RmiArgs),
+    /// Show images' details as JSON (as `nook inspect --type image`)
+    Inspect(InspectArgs),
+    /// Download an image from a registry (as `nook pull`)
+    Pull(PullArgs),
+    /// Upload an image to a registry (as `nook push`)
+    Push(PushArgs),
+    /// Give an image another name (as `nook tag`)
+    Tag(TagArgs),
+    /// Show how an image was built, layer by layer (as `nook history`)
+    History(HistoryArgs),
+    /// Write images to an archive (as `nook save`)
+    #[command(after_help = SAVE_HELP)]
+    Save(SaveArgs),
+    /// Load images from an archive (as `nook load`)
+    #[command(after_help = LOAD_HELP)]
+    Load(LoadArgs),
+    /// Create a single-layer image from a tar archive of a file system (as `nook import`)
+    #[command(after_help = IMPORT_HELP)]
+    Import(ImportArgs),
 }
 
 const IMAGE_PRUNE_HELP: &str = "An image a container uses (running or not) is never removed. Layers another image still uses stay.

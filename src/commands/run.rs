@@ -266,7 +266,7 @@ fn obtain_image(args: &RunArgs, ctx: &Ctx, store: &Store, ns: Namespace) -> Resu
         PullPolicy::Missing if local().is_ok() => local(),
         _ => {
             let reference = Reference::parse(&args.image)?;
-            let progress = super::progress::Progress::new(false);
+            let progress = super::progress::Progress::new(args.quiet);
             super::pull::pull(
                 store,
                 ctx,

@@ -34,6 +34,20 @@ pub fn run(command: SystemCommand, ctx: &Ctx) -> Result<i32> {
 pub fn image(command: ImageCommand, ctx: &Ctx) -> Result<i32> {
     match command {
         ImageCommand::Prune(args) => image_prune(args, ctx),
+        // Docker's management forms: `nook image ls` is `nook images`.
+        ImageCommand::Ls(args) => super::images::run(args, ctx),
+        ImageCommand::Rm(args) => super::rmi::run(args, ctx),
+        ImageCommand::Inspect(mut args) => {
+            args.kind = Some(crate::cli::ObjectKind::Image);
+            super::inspect::run(args, ctx)
+        }
+        ImageCommand::Pull(args) => super::pull::run(args, ctx),
+        ImageCommand::Push(args) => super::push::run(args, ctx),
+        ImageCommand::Tag(args) => super::tag::run(args, ctx),
+        ImageCommand::History(args) => super::history::run(args, ctx),
+        ImageCommand::Save(args) => super::save::run(args, ctx),
+        ImageCommand::Load(args) => super::load::run(args, ctx),
+        ImageCommand::Import(args) => super::import::run(args, ctx),
     }
 }
 
