@@ -64,8 +64,8 @@ pub fn run(args: HistoryArgs, ctx: &Ctx) -> Result<i32> {
         };
         rows.push(json!({
             "ID": "<missing>",
-            "CreatedSince": match created { Some(c) if args.human => format::since(c), Some(c) => c.to_rfc3339(), None => "N/A".into() },
-            "CreatedAt": created.map(|c| c.to_rfc3339()).unwrap_or_default(),
+            "CreatedSince": match created { Some(c) if args.human => format::since(c), Some(c) => c.to_rfc3339_opts(chrono::SecondsFormat::Secs, true), None => "N/A".into() },
+            "CreatedAt": created.map(|c| c.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)).unwrap_or_default(),
             "CreatedBy": created_by,
             "Size": if args.human { format::human_size(size) } else { size.to_string() },
             "Comment": entry.get("comment").and_then(Value::as_str).unwrap_or_default(),

@@ -288,7 +288,22 @@ pub fn inspect_value(store: &Store, image: &ImageRecord) -> Result<Value> {
         .rev()
         .map(|d| store.layer_diff_dir(d).display().to_string())
         .collect();
-    let get = |key: &str| config.get(key).cloned().unwrap_or(Value::Null);
+    // Docker shows the whole container config, the fields an image leaves out at their
+    // zero values, so that templates such as `{{.Config.Entrypoint}}` work on any image.
+    let mut container_config = json!({
+        "Hostname": "", "Domainname": "", "User": "",
+        "AttachStdin": false, "AttachStdout": false, "AttachStderr": false,
+        "Tty": false, "OpenStdin": false, "StdinOnce": false,
+        "Env": null, "Cmd": null, "Image": "", "Volumes": null, "WorkingDir": "",
+        "Entrypoint": null, "OnBuild": null, "Labels": null,
+    });
+    if let (Some(Value::Object(given)), Value::Object(all)) =
+        (config.get("config"), &mut container_config)
+    {
+        for (k, v) in given {
+            all.insert(k.clone(), v.clone());
+        }
+    }
     let text = |key: &str| {
         config
             .get(key)
@@ -305,7 +320,7 @@ pub fn inspect_value(store: &Store, image: &ImageRecord) -> Result<Value> {
         "Created": text("created"),
         "DockerVersion": text("docker_version"),
         "Author": text("author"),
-        "Config": get("config"),
+        "Config": container_config,
         "Architecture": image.architecture,
         "Variant": config.get("variant").cloned().unwrap_or(Value::Null),
         "Os": image.os,

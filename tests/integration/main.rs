@@ -9,6 +9,7 @@ mod diff;
 mod doctor;
 mod errors;
 mod export_import;
+mod formats;
 mod harness;
 mod harness_selftest;
 mod hostile;
