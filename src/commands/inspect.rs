@@ -14,7 +14,14 @@ use crate::store::containers::{ContainerRecord, ContainerState, MountSpec, find_
 use crate::store::images::ImageRecord;
 
 pub fn run(args: InspectArgs, ctx: &Ctx) -> Result<i32> {
-    let template = args.format.as_deref().map(Template::parse).transpose()?;
+    // Docker falls back to the raw JSON when a field is not in the object's type: an
+    // unknown field prints `<no value>` there, for either kind of object.
+    let template = args
+        .format
+        .as_deref()
+        .map(Template::parse)
+        .transpose()?
+        .map(Template::loose);
     let config = ctx.registries()?;
     let store = ctx.store()?;
     let want_containers = !matches!(args.kind, Some(ObjectKind::Image));

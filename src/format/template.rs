@@ -117,6 +117,8 @@ pub struct Template {
     pub table: bool,
     /// Exactly `json`.
     pub json: bool,
+    /// Every object is a map: a missing key is `<no value>`, never an error.
+    loose: bool,
 }
 
 impl Template {
@@ -141,6 +143,7 @@ impl Template {
                 })],
                 table: false,
                 json: true,
+                loose: false,
             });
         }
         let (table, body) = match input.strip_prefix("table") {
@@ -153,6 +156,12 @@ impl Template {
             .trim_matches(' ')
             .replace("\\t", "\t")
             .replace("\\n", "\n");
+        if !table && !body.contains("{{") {
+            // Go would print the text once per row; what the user meant is a format name.
+            return Err(invalid(
+                "it has no {{…}} action: use `json`, `table`, `table TEMPLATE` or a Go template such as '{{json .}}'".into(),
+            ));
+        }
         let items = split_actions(&body).map_err(invalid)?;
         let mut parser = Parser { items, pos: 0 };
         let (nodes, end) = parser.list().map_err(invalid)?;
@@ -166,7 +175,15 @@ impl Template {
             nodes,
             table,
             json: false,
+            loose: false,
         })
+    }
+
+    /// Treats every object as a map, as `docker inspect` does when a field is not in its
+    /// type (it falls back to the raw JSON): an unknown field prints `<no value>`.
+    pub fn loose(mut self) -> Template {
+        self.loose = true;
+        self
     }
 
     /// `table` with no template: the command's default columns.
@@ -204,6 +221,7 @@ impl Template {
             root: value,
             vars: vec![("$".into(), value.clone())],
             header: false,
+            loose: self.loose,
         };
         let mut out = String::new();
         exec.nodes(&self.nodes, value, &mut out)
@@ -230,6 +248,7 @@ impl Template {
             root: &value,
             vars: vec![("$".into(), value.clone())],
             header: true,
+            loose: self.loose,
         };
         let mut out = String::new();
         // A header that cannot be rendered (a function refusing a heading) stays empty.
@@ -706,6 +725,7 @@ struct Exec<'a> {
     vars: Vec<(String, Value)>,
     /// Rendering the header row: methods give their column's heading.
     header: bool,
+    loose: bool,
 }
 
 /// A value, or nothing: what a missing map key gives (`<no value>`).
@@ -837,7 +857,7 @@ impl Exec<'_> {
                 let mut target = Some(base);
                 let mut parent = None;
                 for key in receiver {
-                    target = field(target.as_ref(), key, parent)?;
+                    target = field(target.as_ref(), key, parent, self.loose)?;
                     parent = Some(key.as_str());
                 }
                 self.method(method, target.as_ref(), &args)
@@ -870,7 +890,7 @@ impl Exec<'_> {
                 let mut value = Some(self.base(var.as_deref(), dot)?);
                 let mut parent = None;
                 for key in path {
-                    value = field(value.as_ref(), key, parent)?;
+                    value = field(value.as_ref(), key, parent, self.loose)?;
                     parent = Some(key.as_str());
                 }
                 Ok(value)
@@ -914,7 +934,12 @@ fn list_field(p: &Pipeline) -> bool {
 /// `key` of `value`. A key missing from a map (an object reached through one of
 /// [`MAP_FIELDS`], an empty one, or one whose keys are not Go field names) is `<no value>`;
 /// missing from a struct-like object it is an error naming the fields there are.
-fn field(value: Option<&Value>, key: &str, parent: Option<&str>) -> Result<Val, String> {
+fn field(
+    value: Option<&Value>,
+    key: &str,
+    parent: Option<&str>,
+    loose: bool,
+) -> Result<Val, String> {
     match value {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Object(map)) => {
@@ -924,7 +949,8 @@ fn field(value: Option<&Value>, key: &str, parent: Option<&str>) -> Result<Val, 
             if let Some((_, v)) = map.iter().find(|(k, _)| k.eq_ignore_ascii_case(key)) {
                 return Ok(Some(v.clone()));
             }
-            let is_map = parent.is_some_and(|p| MAP_FIELDS.contains(&p))
+            let is_map = loose
+                || parent.is_some_and(|p| MAP_FIELDS.contains(&p))
                 || map.is_empty()
                 || !map
                     .keys()

@@ -540,12 +540,10 @@ fn info_and_inspect_templates() {
         s.out(&["inspect", "-f", "{{.Name}}", "fresh", "done"]),
         "/fresh\n/done\n"
     );
-    let err = assert_failure(
-        &s.ctx.nook(&["inspect", "-f", "{{.State.Nope}}", "done"]),
-        125,
-    );
-    assert_one_error_line(&err, "unknown field `.Nope`");
-    assert!(err.contains(".ExitCode"), "{err}");
+    // As `docker inspect`, which falls back to the raw JSON: an unknown field is no value.
+    assert_eq!(inspect("{{.State.Nope}}", "done"), "<no value>\n");
+    let err = assert_failure(&s.ctx.nook(&["inspect", "-f", "{{nope .Id}}", "done"]), 125);
+    assert_one_error_line(&err, "unknown function `nope`");
 }
 
 #[test]
@@ -571,6 +569,8 @@ fn unknown_fields_and_functions_are_one_error_line() {
         &err,
         "unknown field `.Bogus` (fields: .Comment, .CreatedAt, .CreatedBy, .CreatedSince, .ID, .Size)",
     );
+    let err = assert_failure(&s.ctx.nook(&["images", "--format", "yaml"]), 125);
+    assert_one_error_line(&err, "no {{…}} action: use `json`");
     let err = assert_failure(&s.ctx.nook(&["images", "--format", "{{.ID"]), 125);
     assert_one_error_line(&err, "unclosed action");
     let err = assert_failure(
