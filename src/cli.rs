@@ -319,7 +319,7 @@ pub struct HistoryArgs {
     /// Only show image IDs
     #[arg(short, long)]
     pub quiet: bool,
-    /// Format the output: `json` or a Go template such as '{{.CreatedBy}}'
+    /// Format the output: `json`, `table TEMPLATE`, or a Go template such as '{{.CreatedBy}}'
     #[arg(long, value_name = "FORMAT")]
     pub format: Option<String>,
 }

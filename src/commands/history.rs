@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 
 use super::{Ctx, find_image, print_out, show_id};
 use crate::cli::HistoryArgs;
-use crate::format::{self, Template};
+use crate::format;
 
 const HEADERS: &[(&str, &str)] = &[
     ("ID", "IMAGE"),
@@ -18,7 +18,7 @@ const HEADERS: &[(&str, &str)] = &[
 ];
 
 pub fn run(args: HistoryArgs, ctx: &Ctx) -> Result<i32> {
-    let template = args.format.as_deref().map(Template::parse).transpose()?;
+    let template = super::listing_format(args.format.as_deref(), args.quiet)?;
     let config = ctx.registries()?;
     let store = ctx.store()?;
     let index = store.images()?;

@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 
 use super::{Ctx, familiar_digest, familiar_repo_tag, print_out, show_id};
 use crate::cli::ImagesArgs;
-use crate::format::{self, Template};
+use crate::format;
 use crate::image::reference::Reference;
 use crate::store::images::ImageRecord;
 
@@ -24,7 +24,7 @@ const HEADERS: &[(&str, &str)] = &[
 ];
 
 pub fn run(args: ImagesArgs, ctx: &Ctx) -> Result<i32> {
-    let template = args.format.as_deref().map(Template::parse).transpose()?;
+    let template = super::listing_format(args.format.as_deref(), args.quiet)?;
     let store = ctx.store()?;
     let mut index = store.images()?;
     index

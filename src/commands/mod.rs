@@ -316,6 +316,26 @@ pub fn new_image_name(input: &str, verb: &str) -> Result<String> {
     Ok(reference.to_string())
 }
 
+/// The `--format` of a listing command (`ps`, `images`, `history`). With `-q` as well the
+/// IDs win, as in Docker, which warns that it ignores the format.
+pub fn listing_format(
+    format: Option<&str>,
+    quiet: bool,
+) -> Result<Option<crate::format::Template>> {
+    match format {
+        Some(f) if quiet => {
+            if f.trim() != "table" {
+                eprintln!(
+                    "WARNING: Ignoring custom format, because both --format and --quiet are set."
+                );
+            }
+            Ok(None)
+        }
+        Some(f) => Ok(Some(crate::format::Template::parse(f)?)),
+        None => Ok(None),
+    }
+}
+
 pub fn print_out(text: &str) -> Result<()> {
     use std::io::Write;
     let mut out = std::io::stdout().lock();

@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 
 use super::{Ctx, find_image, print_out};
 use crate::cli::PsArgs;
-use crate::format::{self, Template};
+use crate::format;
 use crate::image::digest::Digest;
 use crate::network::ports;
 use crate::store::containers::{
@@ -91,7 +91,7 @@ impl Filters {
 }
 
 pub fn run(args: PsArgs, ctx: &Ctx) -> Result<i32> {
-    let template = args.format.as_deref().map(Template::parse).transpose()?;
+    let template = super::listing_format(args.format.as_deref(), args.quiet)?;
     let filters = Filters::parse(&args.filter)?;
     if args.size {
         // What a container wrote may belong to subordinate ids and be unreadable outside.

@@ -247,6 +247,15 @@ fn ps_table_json_quiet_and_no_trunc() {
         untruncated.contains(&format!("fresh {}", s.fresh)),
         "{untruncated}"
     );
+    // -q with --format: the IDs, and Docker's warning.
+    let both = s.ctx.nook(&["ps", "-a", "-q", "--format", "{{.Names}}"]);
+    assert_eq!(assert_success(&both), quiet);
+    assert!(
+        String::from_utf8_lossy(&both.stderr).contains(
+            "WARNING: Ignoring custom format, because both --format and --quiet are set."
+        ),
+        "{both:?}"
+    );
     // Only running containers without -a: none here.
     assert_eq!(s.out(&["ps", "-q"]), "");
 }
