@@ -215,6 +215,17 @@ impl Template {
         }
     }
 
+    /// Whether the template reads the row's field `name` (Docker computes some, such as
+    /// `ps`'s `Size`, only when asked for).
+    pub fn uses_field(&self, name: &str) -> bool {
+        let mut used = false;
+        visit_fields(&self.nodes, true, &mut |var, path| {
+            used |= (var.is_none() || var == Some("$"))
+                && path.first().is_some_and(|f| f.eq_ignore_ascii_case(name));
+        });
+        used
+    }
+
     /// Renders one value (one row).
     pub fn render(&self, value: &Value) -> Result<String, TemplateError> {
         let mut exec = Exec {
@@ -1567,6 +1578,12 @@ mod tests {
             "TEAM"
         );
         assert!(Template::parse("table").unwrap().is_default_table());
+        assert!(
+            Template::parse("{{.ID}} {{if .Size}}{{end}}")
+                .unwrap()
+                .uses_field("Size")
+        );
+        assert!(!Template::parse("{{.ID}}").unwrap().uses_field("Size"));
         assert!(Template::parse("json").unwrap().json);
         assert_eq!(render("json", &json!({"a": [1]})), r#"{"a":[1]}"#);
         assert_eq!(

@@ -148,12 +148,19 @@ fn ps_format_fields() {
     assert_eq!(s.ps_field("done", "{{.LocalVolumes}}"), "0");
     assert_eq!(s.ps_field("fresh", "{{.Mounts}}"), "cache");
     assert_eq!(s.ps_field("fresh", "{{.Networks}}"), "none");
-    assert_eq!(s.ps_field("fresh", "{{.Size}}"), "");
-    let sized = s.out(&["ps", "-a", "-s", "--format", "{{.Names}} {{.Size}}"]);
+    // As Docker, a template showing the size computes it, with -s or without.
     let virtual_size = format!("(virtual {})", human_size(s.image_size()));
-    for line in sized.lines() {
-        assert!(line.ends_with(&virtual_size), "{line} vs {virtual_size}");
+    for args in [&["ps", "-a", "-s"][..], &["ps", "-a"][..]] {
+        let sized = s.out(&[args, &["--format", "{{.Names}} {{.Size}}"]].concat());
+        assert_eq!(sized.lines().count(), 2, "{sized}");
+        for line in sized.lines() {
+            assert!(line.ends_with(&virtual_size), "{line} vs {virtual_size}");
+        }
     }
+    assert_eq!(
+        s.ps_field("fresh", "{{json .Size}}"),
+        format!("\"0B {virtual_size}\"")
+    );
     // Functions and control structures over the rows.
     assert_eq!(s.ps_field("fresh", "{{upper .Names}}"), "FRESH");
     assert_eq!(s.ps_field("fresh", "{{.Names | title}}"), "Fresh");
