@@ -687,6 +687,22 @@ fn management_forms_are_the_verbs() {
         "true",
     ]);
     assert_eq!(s.out(&["ps", "-aq", "--no-trunc"]), created);
+    // `run -q` pulls without a word: only the container's output.
+    let quiet = s.ctx.nook(&[
+        "container",
+        "run",
+        "-q",
+        "--rm",
+        "--network",
+        "none",
+        "--pull",
+        "always",
+        &s.image.reference,
+        "echo",
+        "hi",
+    ]);
+    assert_eq!(assert_success(&quiet), "hi\n");
+    assert_eq!(String::from_utf8_lossy(&quiet.stderr), "");
     let help = s.out(&["container", "--help"]);
     assert!(
         help.contains("ls       List containers (as `nook ps`) [aliases: list, ps]"),
