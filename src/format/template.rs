@@ -944,7 +944,8 @@ fn list_field(p: &Pipeline) -> bool {
 
 /// `key` of `value`. A key missing from a map (an object reached through one of
 /// [`MAP_FIELDS`], an empty one, or one whose keys are not Go field names) is `<no value>`;
-/// missing from a struct-like object it is an error naming the fields there are.
+/// missing from a struct-like object it is an error naming the fields there are (unless
+/// `loose`). Keys match exactly, else in any case (`{{.Store.Root}}` reads `store.root`).
 fn field(
     value: Option<&Value>,
     key: &str,
