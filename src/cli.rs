@@ -145,6 +145,9 @@ pub enum Command {
     /// Show how nook runs here: host, rootless setup, store, storage drivers, network helpers
     #[command(after_help = INFO_HELP)]
     Info(InfoArgs),
+    /// Show nook's version, the compiler and commit it was built from, and the platform
+    #[command(after_help = VERSION_HELP)]
+    Version(VersionArgs),
     /// (internal) The per-container monitor, started by run and start
     #[command(name = "__monitor", hide = true)]
     Monitor(MonitorArgs),
@@ -316,7 +319,7 @@ pub struct HistoryArgs {
     /// Only show image IDs
     #[arg(short, long)]
     pub quiet: bool,
-    /// Format the output: `json` or a Go template such as '{{.CreatedBy}}'
+    /// Format the output: `json`, `table TEMPLATE`, or a Go template such as '{{.CreatedBy}}'
     #[arg(long, value_name = "FORMAT")]
     pub format: Option<String>,
 }
@@ -460,6 +463,9 @@ pub struct RunArgs {
     /// Network: pasta (default where installed), slirp4netns, none, host or container:NAME (bridge: the default); options as Podman's, e.g. pasta:--map-gw, slirp4netns:allow_host_loopback=true
     #[arg(long, visible_alias = "net", value_name = "MODE")]
     pub network: Option<String>,
+    /// Pull the image without printing progress
+    #[arg(short, long)]
+    pub quiet: bool,
     /// Image to run
     pub image: String,
     /// Command and arguments (default: the image's)
@@ -621,6 +627,42 @@ pub enum ContainerCommand {
     Export(ExportArgs),
     /// Remove all stopped containers
     Prune(PruneArgs),
+    // Docker's management forms of the top-level verbs, with their arguments.
+    /// List containers (as `nook ps`)
+    #[command(visible_aliases = ["list", "ps"])]
+    Ls(PsArgs),
+    /// Remove containers (as `nook rm`)
+    #[command(visible_alias = "remove")]
+    Rm(RmArgs),
+    /// Show containers' details as JSON (as `nook inspect --type container`)
+    Inspect(InspectArgs),
+    /// Start stopped or created containers (as `nook start`)
+    Start(StartArgs),
+    /// Stop running containers (as `nook stop`)
+    Stop(StopArgs),
+    /// Send a signal to running containers (as `nook kill`)
+    Kill(KillArgs),
+    /// Stop, then start containers (as `nook restart`)
+    Restart(StopArgs),
+    /// Wait for containers to exit and print their exit codes (as `nook wait`)
+    Wait(ContainersArgs),
+    /// Show a container's output (as `nook logs`)
+    Logs(LogsArgs),
+    /// Run a command in a running container (as `nook exec`)
+    Exec(ExecArgs),
+    /// Attach your terminal to a running container (as `nook attach`)
+    Attach(AttachArgs),
+    /// List a container's published ports (as `nook port`)
+    Port(PortArgs),
+    /// Rename a container (as `nook rename`)
+    Rename(RenameArgs),
+    /// Create a container without starting it (as `nook create`)
+    Create(RunArgs),
+    /// Run a command in a new container (as `nook run`)
+    Run(RunArgs),
+    /// Create a new image from a container's changes (as `nook commit`)
+    #[command(after_help = COMMIT_HELP)]
+    Commit(CommitArgs),
 }
 
 const DIFF_HELP: &str = "Changes are relative to the container's image; a directory holding a change is listed as changed (C) too. Works on running and stopped containers.\n\nExamples:\n  nook run --name job busybox sh -c 'echo x >> /etc/passwd; rm /bin/ls'\n  nook diff job\n  nook container diff --format json job";
@@ -710,6 +752,32 @@ pub enum ImageCommand {
     /// Remove dangling images (untagged, and used by no container); with -a, every image no container uses
     #[command(after_help = IMAGE_PRUNE_HELP)]
     Prune(ImagePruneArgs),
+    // Docker's management forms of the top-level verbs, with their arguments.
+    /// List images (as `nook images`)
+    #[command(visible_alias = "list")]
+    Ls(ImagesArgs),
+    /// Remove images (as `nook rmi`)
+    #[command(visible_alias = "remove")]
+    Rm(RmiArgs),
+    /// Show images' details as JSON (as `nook inspect --type image`)
+    Inspect(InspectArgs),
+    /// Download an image from a registry (as `nook pull`)
+    Pull(PullArgs),
+    /// Upload an image to a registry (as `nook push`)
+    Push(PushArgs),
+    /// Give an image another name (as `nook tag`)
+    Tag(TagArgs),
+    /// Show how an image was built, layer by layer (as `nook history`)
+    History(HistoryArgs),
+    /// Write images to an archive (as `nook save`)
+    #[command(after_help = SAVE_HELP)]
+    Save(SaveArgs),
+    /// Load images from an archive (as `nook load`)
+    #[command(after_help = LOAD_HELP)]
+    Load(LoadArgs),
+    /// Create a single-layer image from a tar archive of a file system (as `nook import`)
+    #[command(after_help = IMPORT_HELP)]
+    Import(ImportArgs),
 }
 
 const IMAGE_PRUNE_HELP: &str = "An image a container uses (running or not) is never removed. Layers another image still uses stay.
@@ -783,13 +851,18 @@ A container's size is what it wrote.
 
 Examples:
   nook system df
-  nook system df -v";
+  nook system df -v
+  nook system df --format '{{.Type}}: {{.Size}}'
+  nook system df -v --format '{{range .Images}}{{.Repository}} {{.UniqueSize}}{{println}}{{end}}'";
 
 #[derive(Debug, Args)]
 pub struct DfArgs {
     /// Show each image, container and volume
     #[arg(short, long)]
     pub verbose: bool,
+    /// Format the output: `json`, `table TEMPLATE`, or a Go template over the fields Type, TotalCount, Active, Size, Reclaimable (with -v: over .Images, .Containers, .Volumes)
+    #[arg(long, value_name = "FORMAT")]
+    pub format: Option<String>,
 }
 
 const SYSTEM_PRUNE_HELP: &str = "Removes every stopped container, then the dangling images (untagged, used by no container; with -a every image no container uses), \
@@ -829,11 +902,16 @@ pub struct ResetArgs {
 
 const INFO_HELP: &str = "Sections: host (kernel, distribution, processors, memory, cgroups, seccomp), rootless (your ids, subordinate ranges, newuidmap and newgidmap), \
 store (where, which storage driver, how many images, containers and volumes), storage drivers (which work here and why not), network (pasta and slirp4netns with their versions). \
---format json prints the same as one JSON object.
+--format json prints the same as one JSON object; a Go template reads its fields in any case: \
+.Host (.Arch, .Os, .Distribution, .Kernel, .Hostname, .Cpus, .MemTotal, .MemAvailable, .SwapTotal, .Cgroups…), \
+.Rootless (.Rootless, .Uid, .Gid, .User, .Subuid, .Subgid, .Newuidmap, .Newgidmap), \
+.Store (.Root, .RunRoot, .ConfigDir, .Driver, .Images, .Containers, .Running), .StorageDrivers, .Network (.Default, .DefaultRoute, .Pasta, .Slirp4netns), .Version (.Nook).
 
 Examples:
   nook info
-  nook info --format json | jq .store.root";
+  nook info --format json | jq .store.root
+  nook info -f '{{.Store.Root}} {{.Store.Driver}}'
+  nook info -f '{{json .Host}}'";
 
 const DOCTOR_HELP: &str = "Checks, in order: user namespaces (kernel.unprivileged_userns_clone, user.max_user_namespaces, \
 AppArmor's kernel.apparmor_restrict_unprivileged_userns, and a real one made in a child process); newuidmap and newgidmap (setuid root or file capabilities); \
@@ -844,22 +922,40 @@ net.ipv4.ip_unprivileged_port_start; free disk space under the store.
 
 Each finding is one line: OK, WARN (nook works, with less) or FAIL (nook cannot work), what was found, and the command that fixes it; \
 a fix starting with sudo needs an administrator. Exits 1 if anything FAILs, 0 otherwise. \
---format json prints an array of {check, status, detail, fix, needs_admin}.
+--format json prints an array of {check, status, detail, fix, needs_admin}; a Go template is applied to each finding \
+(.Status, .Check, .Detail, .Fix, .NeedsAdmin).
 
 Examples:
   nook system doctor
+  nook system doctor -f '{{if ne .Status \"OK\"}}{{.Check}}: {{.Fix}}{{end}}'
+  nook system doctor -f 'table {{.Status}}\\t{{.Check}}'
   nook system doctor --format json | jq '.[] | select(.status != \"OK\")'";
 
 #[derive(Debug, Args)]
 pub struct DoctorArgs {
-    /// `json` for a JSON array of findings
+    /// `json` for a JSON array of findings, or a Go template over each finding's .Status, .Check, .Detail, .Fix, .NeedsAdmin (`table …` aligns them)
     #[arg(short, long, value_name = "FORMAT")]
     pub format: Option<String>,
 }
 
 #[derive(Debug, Args)]
 pub struct InfoArgs {
-    /// `json` for one JSON object
+    /// `json` for one JSON object, or a Go template over it, e.g. '{{.Store.Root}}' (field names as in the JSON, any case)
+    #[arg(short, long, value_name = "FORMAT")]
+    pub format: Option<String>,
+}
+
+const VERSION_HELP: &str = "Laid out as `docker version` prints its client (nook has no server). \
+--format reads .Client: .Version, .ApiVersion (n/a: nook has no API), .RustVersion, .GitCommit, .BuildTime, .Os, .Arch.
+
+Examples:
+  nook version
+  nook version --format '{{.Client.Version}}'
+  nook version --format json";
+
+#[derive(Debug, Args)]
+pub struct VersionArgs {
+    /// `json`, or a Go template such as '{{.Client.Version}}'
     #[arg(short, long, value_name = "FORMAT")]
     pub format: Option<String>,
 }

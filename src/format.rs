@@ -113,190 +113,32 @@ pub fn field_table(headers: &[(&str, &str)], keys: &[&str], rows: &[Value]) -> S
 }
 
 /// What a listing command (`images`, `history`, `ps`) prints: only the `ID` of each row
-/// with `-q`, the rows through a `--format` template, or the default table of `keys`.
+/// with `-q`, the rows through a `--format` template (`json`: one JSON object a line; `table`
+/// alone: the default table), or the default table of `keys`. `headers` names every field a
+/// row has, with its heading.
 pub fn listing(
     rows: &[Value],
     quiet: bool,
     template: Option<&Template>,
     headers: &[(&str, &str)],
     keys: &[&str],
-) -> String {
-    if quiet {
-        rows.iter()
+) -> Result<String, TemplateError> {
+    let fields: Vec<&str> = headers.iter().map(|(k, _)| *k).collect();
+    match template {
+        _ if quiet => Ok(rows
+            .iter()
             .map(|r| format!("{}\n", r["ID"].as_str().unwrap_or_default()))
-            .collect()
-    } else if let Some(t) = template {
-        t.render_all(rows, headers)
-    } else {
-        field_table(headers, keys, rows)
+            .collect()),
+        Some(t) if !t.is_default_table() => {
+            t.check_fields(&fields)?;
+            t.render_all(rows, &fields, headers)
+        }
+        _ => Ok(field_table(headers, keys, rows)),
     }
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum TemplateError {
-    #[error("invalid --format template `{template}`: {reason}")]
-    Invalid { template: String, reason: String },
-}
-
-#[derive(Debug, Clone, PartialEq)]
-enum Piece {
-    Text(String),
-    /// `{{.A.B}}`; an empty path is `{{.}}`.
-    Field(Vec<String>),
-    /// `{{json .A}}`
-    Json(Vec<String>),
-}
-
-/// A parsed `--format` value: `json`, `table TEMPLATE`, or a Go-template subset with fields
-/// (`{{.ID}}`, `{{.Config.Cmd}}`) and `{{json .X}}`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Template {
-    pieces: Vec<Piece>,
-    /// `table …`: print a header row and align the columns.
-    pub table: bool,
-}
-
-impl Template {
-    pub fn parse(input: &str) -> Result<Template, TemplateError> {
-        if input == "json" {
-            return Ok(Template {
-                pieces: vec![Piece::Json(vec![])],
-                table: false,
-            });
-        }
-        let (table, body) = match input.strip_prefix("table") {
-            Some(rest) => (true, rest.trim_start()),
-            None => (false, input),
-        };
-        let body = body.replace("\\t", "\t").replace("\\n", "\n");
-        let invalid = |reason: &str| TemplateError::Invalid {
-            template: input.to_string(),
-            reason: reason.to_string(),
-        };
-        let mut pieces = Vec::new();
-        let mut rest = body.as_str();
-        while let Some(start) = rest.find("{{") {
-            if start > 0 {
-                pieces.push(Piece::Text(rest[..start].to_string()));
-            }
-            let after = &rest[start + 2..];
-            let end = after.find("}}").ok_or_else(|| invalid("unclosed action"))?;
-            let action = after[..end]
-                .trim()
-                .trim_start_matches('-')
-                .trim_end_matches('-');
-            let action = action.trim();
-            let (json, path) = match action.strip_prefix("json") {
-                Some(p) if p.starts_with(' ') => (true, p.trim()),
-                _ => (false, action),
-            };
-            let path = parse_path(path).ok_or_else(|| {
-                invalid(&format!(
-                    "unsupported action `{action}` (use fields like {{{{.ID}}}} or {{{{json .}}}})"
-                ))
-            })?;
-            pieces.push(if json {
-                Piece::Json(path)
-            } else {
-                Piece::Field(path)
-            });
-            rest = &after[end + 2..];
-        }
-        if !rest.is_empty() {
-            pieces.push(Piece::Text(rest.to_string()));
-        }
-        Ok(Template { pieces, table })
-    }
-
-    /// Renders one value (one row).
-    pub fn render(&self, value: &Value) -> String {
-        let mut out = String::new();
-        for piece in &self.pieces {
-            match piece {
-                Piece::Text(t) => out.push_str(t),
-                Piece::Field(path) => out.push_str(&go_print(lookup(value, path))),
-                Piece::Json(path) => out.push_str(
-                    &serde_json::to_string(lookup(value, path).unwrap_or(&Value::Null))
-                        .unwrap_or_default(),
-                ),
-            }
-        }
-        out
-    }
-
-    /// The header row of a `table` template: each field's name in upper case, as Docker
-    /// names its columns; `headers` maps field names to Docker's headings.
-    pub fn header(&self, headers: &[(&str, &str)]) -> String {
-        let mut out = String::new();
-        for piece in &self.pieces {
-            match piece {
-                Piece::Text(t) => out.push_str(t),
-                Piece::Field(path) | Piece::Json(path) => {
-                    let name = path.join(".");
-                    let heading = headers
-                        .iter()
-                        .find(|(k, _)| *k == name)
-                        .map(|(_, h)| h.to_string())
-                        .unwrap_or_else(|| name.to_uppercase());
-                    out.push_str(&heading);
-                }
-            }
-        }
-        out
-    }
-
-    /// Renders every value; a `table` template gets its header and aligned columns.
-    pub fn render_all(&self, values: &[Value], headers: &[(&str, &str)]) -> String {
-        if !self.table {
-            return values.iter().map(|v| self.render(v) + "\n").collect();
-        }
-        let mut rows = vec![split_cells(&self.header(headers))];
-        rows.extend(values.iter().map(|v| split_cells(&self.render(v))));
-        table(&rows)
-    }
-}
-
-fn split_cells(line: &str) -> Vec<String> {
-    line.split('\t').map(str::to_string).collect()
-}
-
-fn parse_path(path: &str) -> Option<Vec<String>> {
-    if path == "." {
-        return Some(vec![]);
-    }
-    let rest = path.strip_prefix('.')?;
-    let parts: Vec<String> = rest.split('.').map(str::to_string).collect();
-    parts
-        .iter()
-        .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
-        .then_some(parts)
-}
-
-fn lookup<'a>(value: &'a Value, path: &[String]) -> Option<&'a Value> {
-    path.iter().try_fold(value, |v, key| v.get(key))
-}
-
-/// Prints a value as Go's text/template would: strings bare, lists as `[a b]`, maps as
-/// `map[k:v]`, a missing field as `<no value>`.
-fn go_print(value: Option<&Value>) -> String {
-    match value {
-        None => "<no value>".to_string(),
-        Some(Value::Null) => "<nil>".to_string(),
-        Some(Value::String(s)) => s.clone(),
-        Some(Value::Array(items)) => {
-            let inner: Vec<String> = items.iter().map(|v| go_print(Some(v))).collect();
-            format!("[{}]", inner.join(" "))
-        }
-        Some(Value::Object(map)) => {
-            let inner: Vec<String> = map
-                .iter()
-                .map(|(k, v)| format!("{k}:{}", go_print(Some(v))))
-                .collect();
-            format!("map[{}]", inner.join(" "))
-        }
-        Some(other) => other.to_string(),
-    }
-}
+mod template;
+pub use template::{Template, TemplateError, go_print};
 
 /// A size as Docker's options take it: `512`, `100k`, `512m`, `2g` (binary multiples,
 /// `b` optional: `512mb`); `None` when it is not one.
@@ -322,7 +164,6 @@ pub fn parse_size(text: &str) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
 
     #[test]
     fn sizes_as_docker() {
@@ -370,36 +211,6 @@ mod tests {
         assert_eq!(
             table(&rows),
             "REPOSITORY   TAG       SIZE\nbusybox      latest    4.26MB\n"
-        );
-    }
-
-    #[test]
-    fn templates() {
-        let v = json!({"Repository": "busybox", "Tag": "latest", "Config": {"Cmd": ["sh", "-c"]}});
-        let t = Template::parse("{{.Repository}}:{{.Tag}}").unwrap();
-        assert_eq!(t.render(&v), "busybox:latest");
-        assert_eq!(
-            Template::parse("{{.Config.Cmd}}").unwrap().render(&v),
-            "[sh -c]"
-        );
-        assert_eq!(
-            Template::parse("{{json .Config.Cmd}}").unwrap().render(&v),
-            "[\"sh\",\"-c\"]"
-        );
-        assert_eq!(
-            Template::parse("{{.Nope}}").unwrap().render(&v),
-            "<no value>"
-        );
-        let t = Template::parse("table {{.Repository}}\\t{{.Tag}}").unwrap();
-        assert_eq!(
-            t.render_all(std::slice::from_ref(&v), &[("Repository", "REPOSITORY")]),
-            "REPOSITORY   TAG\nbusybox      latest\n"
-        );
-        assert!(Template::parse("{{.A").is_err());
-        assert!(Template::parse("{{range .}}").is_err());
-        assert_eq!(
-            Template::parse("json").unwrap().render(&json!({"a":1})),
-            "{\"a\":1}"
         );
     }
 

@@ -1,4 +1,5 @@
-//! `nook container …`: `diff`, `export`, `prune`.
+//! `nook container …`: `diff`, `export`, `prune`, and Docker's management forms of the
+//! container verbs (`nook container ls` is `nook ps`).
 
 use anyhow::Result;
 
@@ -14,6 +15,25 @@ pub fn run(command: ContainerCommand, ctx: &Ctx) -> Result<i32> {
         ContainerCommand::Diff(args) => super::diff::run(args, ctx),
         ContainerCommand::Export(args) => super::export::run(args, ctx),
         ContainerCommand::Prune(args) => prune(args, ctx),
+        ContainerCommand::Ls(args) => super::ps::run(args, ctx),
+        ContainerCommand::Rm(args) => super::rm::run(args, ctx),
+        ContainerCommand::Inspect(mut args) => {
+            args.kind = Some(crate::cli::ObjectKind::Container);
+            super::inspect::run(args, ctx)
+        }
+        ContainerCommand::Start(args) => super::lifecycle::start(args, ctx),
+        ContainerCommand::Stop(args) => super::lifecycle::stop(args, ctx),
+        ContainerCommand::Kill(args) => super::lifecycle::kill(args, ctx),
+        ContainerCommand::Restart(args) => super::lifecycle::restart(args, ctx),
+        ContainerCommand::Wait(args) => super::wait::run(args, ctx),
+        ContainerCommand::Logs(args) => super::logs::run(args, ctx),
+        ContainerCommand::Exec(args) => super::exec::run(args, ctx),
+        ContainerCommand::Attach(args) => super::attach::run(args, ctx),
+        ContainerCommand::Port(args) => super::port::run(args, ctx),
+        ContainerCommand::Rename(args) => super::rename::run(args, ctx),
+        ContainerCommand::Create(args) => super::run::create(args, ctx),
+        ContainerCommand::Run(args) => super::run::run(args, ctx),
+        ContainerCommand::Commit(args) => super::commit::run(args, ctx),
     }
 }
 

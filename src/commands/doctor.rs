@@ -9,7 +9,7 @@ use std::io::{Read, Write};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use anyhow::{Result, bail};
+use anyhow::Result;
 
 use super::{Ctx, print_out};
 use crate::cli::DoctorArgs;
@@ -17,20 +17,45 @@ use crate::doctor::{self, Facts, HelperFact, RuntimeDirFact, UsernsFacts};
 use crate::network::find_program;
 use crate::sys;
 
+/// The fields of a finding in `--format` templates, with their headings.
+const FIELDS: &[(&str, &str)] = &[
+    ("Status", "STATUS"),
+    ("Check", "CHECK"),
+    ("Detail", "DETAIL"),
+    ("Fix", "FIX"),
+    ("NeedsAdmin", "NEEDS ADMIN"),
+];
+
 pub fn run(args: DoctorArgs, ctx: &Ctx) -> Result<i32> {
-    let json = match args.format.as_deref() {
-        None => false,
-        Some("json") => true,
-        Some(other) => bail!(
-            "invalid --format `{other}` for system doctor: only `json` is supported (or no --format for the table)"
-        ),
-    };
+    let template = args
+        .format
+        .as_deref()
+        .map(crate::format::Template::parse)
+        .transpose()?;
+    if let Some(t) = template.as_ref().filter(|t| !t.json) {
+        t.check_fields(&FIELDS.iter().map(|(k, _)| *k).collect::<Vec<_>>())?;
+    }
     let facts = gather(ctx);
     let findings = doctor::checks(&facts);
-    let out = if json {
-        serde_json::to_string_pretty(&findings)? + "\n"
-    } else {
-        doctor::render_table(&findings)
+    let out = match &template {
+        Some(t) if t.json => serde_json::to_string_pretty(&findings)? + "\n",
+        Some(t) if !t.is_default_table() => {
+            let rows: Vec<serde_json::Value> = findings
+                .iter()
+                .map(|f| {
+                    serde_json::json!({
+                        "Check": f.check,
+                        "Status": f.status.label(),
+                        "Detail": f.detail,
+                        "Fix": f.fix,
+                        "NeedsAdmin": f.needs_admin,
+                    })
+                })
+                .collect();
+            let fields: Vec<&str> = FIELDS.iter().map(|(k, _)| *k).collect();
+            t.render_all(&rows, &fields, FIELDS)?
+        }
+        _ => doctor::render_table(&findings),
     };
     print_out(&out)?;
     Ok(doctor::exit_code(&findings))

@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 
 use super::{Ctx, find_image, print_out, show_id};
 use crate::cli::HistoryArgs;
-use crate::format::{self, Template};
+use crate::format;
 
 const HEADERS: &[(&str, &str)] = &[
     ("ID", "IMAGE"),
@@ -18,7 +18,7 @@ const HEADERS: &[(&str, &str)] = &[
 ];
 
 pub fn run(args: HistoryArgs, ctx: &Ctx) -> Result<i32> {
-    let template = args.format.as_deref().map(Template::parse).transpose()?;
+    let template = super::listing_format(args.format.as_deref(), args.quiet)?;
     let config = ctx.registries()?;
     let store = ctx.store()?;
     let index = store.images()?;
@@ -64,8 +64,8 @@ pub fn run(args: HistoryArgs, ctx: &Ctx) -> Result<i32> {
         };
         rows.push(json!({
             "ID": "<missing>",
-            "CreatedSince": match created { Some(c) if args.human => format::since(c), Some(c) => c.to_rfc3339(), None => "N/A".into() },
-            "CreatedAt": created.map(|c| c.to_rfc3339()).unwrap_or_default(),
+            "CreatedSince": match created { Some(c) if args.human => format::since(c), Some(c) => c.to_rfc3339_opts(chrono::SecondsFormat::Secs, true), None => "N/A".into() },
+            "CreatedAt": created.map(|c| c.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)).unwrap_or_default(),
             "CreatedBy": created_by,
             "Size": if args.human { format::human_size(size) } else { size.to_string() },
             "Comment": entry.get("comment").and_then(Value::as_str).unwrap_or_default(),
@@ -76,7 +76,7 @@ pub fn run(args: HistoryArgs, ctx: &Ctx) -> Result<i32> {
         top["ID"] = Value::String(show_id(&image.id, args.no_trunc));
     }
     let keys = ["ID", "CreatedSince", "CreatedBy", "Size", "Comment"];
-    let out = format::listing(&rows, args.quiet, template.as_ref(), HEADERS, &keys);
+    let out = format::listing(&rows, args.quiet, template.as_ref(), HEADERS, &keys)?;
     print_out(&out)?;
     Ok(0)
 }

@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 
 use super::{Ctx, familiar_digest, familiar_repo_tag, print_out, show_id};
 use crate::cli::ImagesArgs;
-use crate::format::{self, Template};
+use crate::format;
 use crate::image::reference::Reference;
 use crate::store::images::ImageRecord;
 
@@ -17,10 +17,14 @@ const HEADERS: &[(&str, &str)] = &[
     ("CreatedSince", "CREATED"),
     ("CreatedAt", "CREATED AT"),
     ("Size", "SIZE"),
+    ("Containers", "CONTAINERS"),
+    ("SharedSize", "SHARED SIZE"),
+    ("UniqueSize", "UNIQUE SIZE"),
+    ("VirtualSize", "VIRTUAL SIZE"),
 ];
 
 pub fn run(args: ImagesArgs, ctx: &Ctx) -> Result<i32> {
-    let template = args.format.as_deref().map(Template::parse).transpose()?;
+    let template = super::listing_format(args.format.as_deref(), args.quiet)?;
     let store = ctx.store()?;
     let mut index = store.images()?;
     index
@@ -72,7 +76,7 @@ pub fn run(args: ImagesArgs, ctx: &Ctx) -> Result<i32> {
         keys.push("Digest");
     }
     keys.extend(["ID", "CreatedSince", "Size"]);
-    let out = format::listing(&rows, args.quiet, template.as_ref(), HEADERS, &keys);
+    let out = format::listing(&rows, args.quiet, template.as_ref(), HEADERS, &keys)?;
     print_out(&out)?;
     Ok(0)
 }

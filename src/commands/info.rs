@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use anyhow::{Result, bail};
+use anyhow::Result;
 use serde_json::{Map, Value, json};
 
 use super::{Ctx, print_out};
@@ -114,13 +114,11 @@ fn write_fields(out: &mut String, fields: &[(String, Node)], indent: usize) {
 }
 
 pub fn run(args: InfoArgs, ctx: &Ctx) -> Result<i32> {
-    let json = match args.format.as_deref() {
-        None => false,
-        Some("json") => true,
-        Some(other) => bail!(
-            "invalid --format `{other}` for info: only `json` is supported (or no --format for the text report)"
-        ),
-    };
+    let template = args
+        .format
+        .as_deref()
+        .map(crate::format::Template::parse)
+        .transpose()?;
     // In the parent this never returns when the namespace can be made; when it cannot, the
     // report says why and goes on from outside.
     let userns = match userns::enter(&ctx.paths.runtime, &|_| {}) {
@@ -131,10 +129,10 @@ pub fn run(args: InfoArgs, ctx: &Ctx) -> Result<i32> {
     };
     let store = ctx.store()?;
     let report = gather(ctx, &store, userns);
-    let out = if json {
-        serde_json::to_string_pretty(&report.to_json())? + "\n"
-    } else {
-        report.to_text()
+    let out = match &template {
+        Some(t) if t.json => serde_json::to_string_pretty(&report.to_json())? + "\n",
+        Some(t) => t.render(&report.to_json())? + "\n",
+        None => report.to_text(),
     };
     print_out(&out)?;
     Ok(0)

@@ -14,7 +14,14 @@ use crate::store::containers::{ContainerRecord, ContainerState, MountSpec, find_
 use crate::store::images::ImageRecord;
 
 pub fn run(args: InspectArgs, ctx: &Ctx) -> Result<i32> {
-    let template = args.format.as_deref().map(Template::parse).transpose()?;
+    // Docker falls back to the raw JSON when a field is not in the object's type: an
+    // unknown field prints `<no value>` there, for either kind of object.
+    let template = args
+        .format
+        .as_deref()
+        .map(Template::parse)
+        .transpose()?
+        .map(Template::loose);
     let config = ctx.registries()?;
     let store = ctx.store()?;
     let want_containers = !matches!(args.kind, Some(ObjectKind::Image));
@@ -46,8 +53,11 @@ pub fn run(args: InspectArgs, ctx: &Ctx) -> Result<i32> {
         missing.push(name.clone());
     }
     let out = match &template {
-        Some(t) => values.iter().map(|v| t.render(v) + "\n").collect(),
-        None => serde_json::to_string_pretty(&Value::Array(values))? + "\n",
+        Some(t) if !t.json => values
+            .iter()
+            .map(|v| Ok(t.render(v)? + "\n"))
+            .collect::<Result<String>>()?,
+        _ => serde_json::to_string_pretty(&Value::Array(values))? + "\n",
     };
     print_out(&out)?;
     if let Some(first) = missing.first() {
@@ -285,7 +295,22 @@ pub fn inspect_value(store: &Store, image: &ImageRecord) -> Result<Value> {
         .rev()
         .map(|d| store.layer_diff_dir(d).display().to_string())
         .collect();
-    let get = |key: &str| config.get(key).cloned().unwrap_or(Value::Null);
+    // Docker shows the whole container config, the fields an image leaves out at their
+    // zero values, so that templates such as `{{.Config.Entrypoint}}` work on any image.
+    let mut container_config = json!({
+        "Hostname": "", "Domainname": "", "User": "",
+        "AttachStdin": false, "AttachStdout": false, "AttachStderr": false,
+        "Tty": false, "OpenStdin": false, "StdinOnce": false,
+        "Env": null, "Cmd": null, "Image": "", "Volumes": null, "WorkingDir": "",
+        "Entrypoint": null, "OnBuild": null, "Labels": null,
+    });
+    if let (Some(Value::Object(given)), Value::Object(all)) =
+        (config.get("config"), &mut container_config)
+    {
+        for (k, v) in given {
+            all.insert(k.clone(), v.clone());
+        }
+    }
     let text = |key: &str| {
         config
             .get(key)
@@ -302,7 +327,7 @@ pub fn inspect_value(store: &Store, image: &ImageRecord) -> Result<Value> {
         "Created": text("created"),
         "DockerVersion": text("docker_version"),
         "Author": text("author"),
-        "Config": get("config"),
+        "Config": container_config,
         "Architecture": image.architecture,
         "Variant": config.get("variant").cloned().unwrap_or(Value::Null),
         "Os": image.os,

@@ -33,6 +33,7 @@ mod run;
 mod save;
 mod system;
 mod tag;
+mod version;
 mod wait;
 
 use anyhow::{Context, Result, bail};
@@ -157,6 +158,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Image(command) => system::image(command, &ctx),
         Command::System(command) => system::run(command, &ctx),
         Command::Info(args) => info::run(args, &ctx),
+        Command::Version(args) => version::run(args),
         Command::Monitor(args) => {
             // Started into a fresh user namespace (the child's side of the handshake), or
             // re-executed inside one already; never on the host side.
@@ -341,6 +343,26 @@ pub fn new_image_name(input: &str, verb: &str) -> Result<String> {
         anyhow::bail!("cannot {verb} `{input}`: a digest names content, not a tag");
     }
     Ok(reference.to_string())
+}
+
+/// The `--format` of a listing command (`ps`, `images`, `history`). With `-q` as well the
+/// IDs win, as in Docker, which warns that it ignores the format.
+pub fn listing_format(
+    format: Option<&str>,
+    quiet: bool,
+) -> Result<Option<crate::format::Template>> {
+    match format {
+        Some(f) if quiet => {
+            if f.trim() != "table" {
+                eprintln!(
+                    "WARNING: Ignoring custom format, because both --format and --quiet are set."
+                );
+            }
+            Ok(None)
+        }
+        Some(f) => Ok(Some(crate::format::Template::parse(f)?)),
+        None => Ok(None),
+    }
 }
 
 pub fn print_out(text: &str) -> Result<()> {

@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 
 use super::{Ctx, find_image, print_out};
 use crate::cli::PsArgs;
-use crate::format::{self, Template};
+use crate::format;
 use crate::image::digest::Digest;
 use crate::network::ports;
 use crate::store::containers::{
@@ -91,9 +91,11 @@ impl Filters {
 }
 
 pub fn run(args: PsArgs, ctx: &Ctx) -> Result<i32> {
-    let template = args.format.as_deref().map(Template::parse).transpose()?;
+    let template = super::listing_format(args.format.as_deref(), args.quiet)?;
+    // As Docker: a template that shows the size asks for it.
+    let size = args.size || template.as_ref().is_some_and(|t| t.uses_field("Size"));
     let filters = Filters::parse(&args.filter)?;
-    if args.size {
+    if size {
         // What a container wrote may belong to subordinate ids and be unreadable outside.
         crate::runtime::userns::enter(&ctx.paths.runtime, &|m| eprintln!("{m}"))?;
     }
@@ -104,7 +106,7 @@ pub fn run(args: PsArgs, ctx: &Ctx) -> Result<i32> {
     let mut containers = store.containers()?;
     containers.sort_by_key(|c| std::cmp::Reverse(c.created));
 
-    let images = if args.size || !filters.ancestor.is_empty() {
+    let images = if size || !filters.ancestor.is_empty() {
         Some(store.images()?)
     } else {
         None
@@ -139,7 +141,7 @@ pub fn run(args: PsArgs, ctx: &Ctx) -> Result<i32> {
             continue;
         }
         let mut row = summary(c, &state, args.no_trunc, now);
-        if args.size {
+        if size {
             let rw = dir_size(&store.container_upper_dir(&c.id));
             let image_size = images
                 .as_ref()
@@ -163,10 +165,10 @@ pub fn run(args: PsArgs, ctx: &Ctx) -> Result<i32> {
         "Ports",
         "Names",
     ];
-    if args.size {
+    if size {
         keys.push("Size");
     }
-    let out = format::listing(&rows, args.quiet, template.as_ref(), HEADERS, &keys);
+    let out = format::listing(&rows, args.quiet, template.as_ref(), HEADERS, &keys)?;
     print_out(&out)?;
     Ok(0)
 }

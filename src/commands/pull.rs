@@ -49,7 +49,10 @@ pub fn run(args: PullArgs, ctx: &Ctx) -> Result<i32> {
     )
     .with_context(|| format!("cannot pull {}", args.image))?;
     if args.quiet {
-        print_out(&format!("{}\n", pulled.name))?;
+        // For `run -q`: stdout is the container's.
+        if !args.for_run {
+            print_out(&format!("{}\n", pulled.name))?;
+        }
     } else {
         progress.message(&format!("Digest: {}", pulled.digest));
         progress.message(&format!(

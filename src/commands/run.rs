@@ -73,17 +73,22 @@ fn image_for_run(
             if let Ok(image) = local() {
                 return Ok(Ok(image));
             }
-            eprintln!("Unable to find image '{}' locally", args.image);
+            if !args.quiet {
+                eprintln!("Unable to find image '{}' locally", args.image);
+            }
         }
         PullPolicy::Always => {}
     }
-    let pull: Vec<OsString> = vec![
+    let mut pull: Vec<OsString> = vec![
         "--root".into(),
         ctx.paths.data.clone().into(),
         "pull".into(),
         "--for-run".into(),
         args.image.clone().into(),
     ];
+    if args.quiet {
+        pull.push("--quiet".into());
+    }
     let notice = |m: &str| eprintln!("{m}");
     let status =
         userns::spawn(&ctx.paths.runtime, &notice, pull, IdLayout::Standard, false)?.wait()?;
@@ -266,7 +271,7 @@ fn obtain_image(args: &RunArgs, ctx: &Ctx, store: &Store, ns: Namespace) -> Resu
         PullPolicy::Missing if local().is_ok() => local(),
         _ => {
             let reference = Reference::parse(&args.image)?;
-            let progress = super::progress::Progress::new(false);
+            let progress = super::progress::Progress::new(args.quiet);
             super::pull::pull(
                 store,
                 ctx,

@@ -34,6 +34,20 @@ pub fn run(command: SystemCommand, ctx: &Ctx) -> Result<i32> {
 pub fn image(command: ImageCommand, ctx: &Ctx) -> Result<i32> {
     match command {
         ImageCommand::Prune(args) => image_prune(args, ctx),
+        // Docker's management forms: `nook image ls` is `nook images`.
+        ImageCommand::Ls(args) => super::images::run(args, ctx),
+        ImageCommand::Rm(args) => super::rmi::run(args, ctx),
+        ImageCommand::Inspect(mut args) => {
+            args.kind = Some(crate::cli::ObjectKind::Image);
+            super::inspect::run(args, ctx)
+        }
+        ImageCommand::Pull(args) => super::pull::run(args, ctx),
+        ImageCommand::Push(args) => super::push::run(args, ctx),
+        ImageCommand::Tag(args) => super::tag::run(args, ctx),
+        ImageCommand::History(args) => super::history::run(args, ctx),
+        ImageCommand::Save(args) => super::save::run(args, ctx),
+        ImageCommand::Load(args) => super::load::run(args, ctx),
+        ImageCommand::Import(args) => super::import::run(args, ctx),
     }
 }
 
@@ -105,6 +119,34 @@ impl Usage {
     }
 }
 
+/// The fields of `system df --format`: Docker's, as text.
+const DF_HEADERS: &[(&str, &str)] = &[
+    ("Type", "TYPE"),
+    ("TotalCount", "TOTAL"),
+    ("Active", "ACTIVE"),
+    ("Size", "SIZE"),
+    ("Reclaimable", "RECLAIMABLE"),
+];
+
+fn df_rows(images: &Usage, containers: &Usage, volumes: &Usage) -> Vec<serde_json::Value> {
+    [
+        ("Images", images),
+        ("Containers", containers),
+        ("Local Volumes", volumes),
+    ]
+    .into_iter()
+    .map(|(kind, u)| {
+        serde_json::json!({
+            "Type": kind,
+            "TotalCount": u.total.to_string(),
+            "Active": u.active.to_string(),
+            "Size": format::human_size_precise(u.size),
+            "Reclaimable": u.reclaimable_cell(),
+        })
+    })
+    .collect()
+}
+
 /// Docker's `system df` table.
 fn df_table(images: &Usage, containers: &Usage, volumes: &Usage) -> String {
     let mut rows = vec![vec![
@@ -131,6 +173,15 @@ fn df_table(images: &Usage, containers: &Usage, volumes: &Usage) -> String {
 }
 
 fn df(args: DfArgs, ctx: &Ctx) -> Result<i32> {
+    let template = args
+        .format
+        .as_deref()
+        .map(format::Template::parse)
+        .transpose()?
+        .filter(|t| !t.is_default_table());
+    if let Some(t) = template.as_ref().filter(|_| !args.verbose) {
+        t.check_fields(&DF_HEADERS.iter().map(|(k, _)| *k).collect::<Vec<_>>())?;
+    }
     // What containers wrote and what volumes hold belong to subordinate ids, in
     // directories that may be mode 0700: counted from inside the user namespace.
     userns::enter(&ctx.paths.runtime, &|m| eprintln!("{m}"))?;
@@ -221,9 +272,20 @@ fn df(args: DfArgs, ctx: &Ctx) -> Result<i32> {
     }
 
     if !args.verbose {
-        print_out(&df_table(&images_usage, &containers_usage, &volumes_usage))?;
+        let out = match &template {
+            Some(t) => {
+                let rows = df_rows(&images_usage, &containers_usage, &volumes_usage);
+                let fields: Vec<&str> = DF_HEADERS.iter().map(|(k, _)| *k).collect();
+                t.render_all(&rows, &fields, DF_HEADERS)?
+            }
+            None => df_table(&images_usage, &containers_usage, &volumes_usage),
+        };
+        print_out(&out)?;
         return Ok(0);
     }
+    let mut verbose_value = serde_json::json!({
+        "Images": [], "Containers": [], "Volumes": [], "BuildCache": [],
+    });
 
     let mut out = String::from("Images space usage:\n\n");
     let mut rows = vec![
@@ -251,6 +313,19 @@ fn df(args: DfArgs, ctx: &Ctx) -> Result<i32> {
             .sum();
         let users = containers.iter().filter(|c| c.image_id == image.id).count();
         for (repo, tag) in super::images::names_of(image) {
+            verbose_value["Images"]
+                .as_array_mut()
+                .expect("a list")
+                .push(serde_json::json!({
+                    "Repository": repo,
+                    "Tag": tag,
+                    "ID": image.id.short().to_string(),
+                    "CreatedSince": image.created.map(format::since).unwrap_or_else(|| "N/A".into()),
+                    "Size": format::human_size(image.size),
+                    "SharedSize": format::human_size_precise(shared),
+                    "UniqueSize": format::human_size_precise(image.size.saturating_sub(shared)),
+                    "Containers": users.to_string(),
+                }));
             rows.push(vec![
                 repo,
                 tag,
@@ -285,6 +360,12 @@ fn df(args: DfArgs, ctx: &Ctx) -> Result<i32> {
     ];
     container_rows.sort_by_key(|(created, _, _)| std::cmp::Reverse(*created));
     for (_, row, size) in &container_rows {
+        let mut listed = row.clone();
+        listed["Size"] = serde_json::json!(format::human_size(*size));
+        verbose_value["Containers"]
+            .as_array_mut()
+            .expect("a list")
+            .push(listed);
         let cell = |k: &str| row[k].as_str().unwrap_or_default().to_string();
         rows.push(vec![
             cell("ID"),
@@ -301,8 +382,18 @@ fn df(args: DfArgs, ctx: &Ctx) -> Result<i32> {
 
     out.push_str("\nLocal Volumes space usage:\n\n");
     let mut rows = vec![["VOLUME NAME", "LINKS", "SIZE"].map(String::from).to_vec()];
+    for volume in &volume_rows {
+        verbose_value["Volumes"]
+            .as_array_mut()
+            .expect("a list")
+            .push(serde_json::json!({"Name": volume[0], "Links": volume[1], "Size": volume[2]}));
+    }
     rows.extend(volume_rows);
     out.push_str(&format::table(&rows));
+    if let Some(t) = &template {
+        // Docker's verbose --format: one value holding the three lists.
+        out = t.render(&verbose_value)? + "\n";
+    }
     print_out(&out)?;
     Ok(0)
 }

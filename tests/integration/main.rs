@@ -10,6 +10,7 @@ mod doctor;
 mod doctor_broken;
 mod errors;
 mod export_import;
+mod formats;
 mod harness;
 mod harness_selftest;
 mod hostile;

@@ -586,5 +586,5 @@ fn info_names_the_store_the_user_and_the_helpers() {
         "{text}"
     );
     let err = assert_failure(&ctx.nook(&["info", "--format", "yaml"]), 125);
-    assert!(err.contains("only `json`"), "{err}");
+    assert!(err.contains("no {{…}} action: use `json`"), "{err}");
 }
