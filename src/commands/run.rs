@@ -260,6 +260,15 @@ fn create_from_image(
         config,
     };
     store.create_container(&record)?;
+    // As Docker: a named volume exists from `create` on (`system df`, prune and a second
+    // container see it), not only once a container first starts.
+    for spec in &record.config.mounts {
+        if let MountSpec::Volume { name, .. } = spec {
+            let data = store.volume_data_dir(name);
+            std::fs::create_dir_all(&data)
+                .with_context(|| format!("cannot create volume `{name}` at {}", data.display()))?;
+        }
+    }
     Ok(record)
 }
 
