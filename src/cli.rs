@@ -409,9 +409,9 @@ pub struct RunArgs {
     /// Add a line to the container's /etc/hosts; IP may be host-gateway (the host)
     #[arg(long, value_name = "HOST:IP")]
     pub add_host: Vec<String>,
-    /// Run a small init as PID 1 that reaps zombies and forwards signals
-    #[arg(long)]
-    pub init: bool,
+    /// Run a small init as PID 1 that reaps zombies and forwards signals (--init=false: not even when config.toml's containers.init asks)
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    pub init: Option<bool>,
     /// Mount the container's root file system read-only
     #[arg(long)]
     pub read_only: bool,
@@ -457,6 +457,9 @@ pub struct RunArgs {
     /// Root file system driver: overlay, fuse-overlayfs or vfs (default: the best that works)
     #[arg(long, value_name = "DRIVER")]
     pub storage_driver: Option<String>,
+    /// Where the container's output is kept: json-file (read by `nook logs`; the default) or none
+    #[arg(long, value_enum, value_name = "DRIVER")]
+    pub log_driver: Option<crate::config::LogDriver>,
     /// Network: pasta (default where installed), slirp4netns, none, host or container:NAME (bridge: the default); options as Podman's, e.g. pasta:--map-gw, slirp4netns:allow_host_loopback=true
     #[arg(long, visible_alias = "net", value_name = "MODE")]
     pub network: Option<String>,
@@ -919,6 +922,7 @@ pub fn man_pages() -> Vec<(String, Vec<u8>)> {
         );
         render(name.clone(), sub.name(name).version(version.clone()));
     }
+    pages.push(("nook-config.5".into(), crate::config::man_page(&version)));
     pages.sort_by(|a, b| a.0.cmp(&b.0));
     pages
 }

@@ -325,7 +325,10 @@ fn start_and_wait(
     // No threads from here on: after unshare(CLONE_NEWPID) the kernel refuses to create
     // them. The relay ends when the container's side of the streams closes, which happens
     // at the latest when PID 1 exits (the kernel then kills the whole PID namespace).
-    let log = LogWriter::open(&dir.join("ctr.log"))?;
+    let log = match config.log_driver {
+        crate::config::LogDriver::JsonFile => LogWriter::open(&dir.join("ctr.log"))?,
+        crate::config::LogDriver::None => LogWriter::discard(),
+    };
     relay_output(
         io_plan,
         master,

@@ -53,6 +53,9 @@ pub struct ContainerConfig {
     pub stop_timeout: u32,
     pub auto_remove: bool,
     pub labels: BTreeMap<String, String>,
+    /// `--log-driver`; records from before it existed kept json-file logs.
+    #[serde(default)]
+    pub log_driver: crate::config::LogDriver,
     /// overlay, fuse-overlayfs or vfs: chosen at create time.
     pub storage_driver: String,
     /// The network mode as given, with its options: `pasta`, `pasta:--map-gw`,

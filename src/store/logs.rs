@@ -74,7 +74,8 @@ pub fn format_time(time: &DateTime<Utc>) -> String {
 /// Appends a container's output to its log, one entry per line.
 #[derive(Debug)]
 pub struct LogWriter {
-    file: File,
+    /// None: the `none` log driver, which keeps nothing.
+    file: Option<File>,
     /// The unfinished line of each stream (stdout, stderr), waiting for its newline.
     partial: [Vec<u8>; 2],
 }
@@ -99,15 +100,26 @@ impl LogWriter {
             }
         }
         Ok(LogWriter {
-            file,
+            file: Some(file),
             partial: [Vec::new(), Vec::new()],
         })
+    }
+
+    /// A writer that keeps nothing, for `--log-driver none`.
+    pub fn discard() -> LogWriter {
+        LogWriter {
+            file: None,
+            partial: [Vec::new(), Vec::new()],
+        }
     }
 
     /// Records output of `stream`: every complete line becomes an entry; the rest waits for
     /// its newline (or [`flush_partial`](Self::flush_partial)), but never grows beyond
     /// [`MAX_LINE`] bytes: a longer line is written in partial entries of that size.
     pub fn write(&mut self, stream: Stream, bytes: &[u8]) -> io::Result<()> {
+        let Some(file) = self.file.as_mut() else {
+            return Ok(());
+        };
         let now = Utc::now();
         let mut out = Vec::new();
         let pending = &mut self.partial[stream.index()];
@@ -133,7 +145,7 @@ impl LogWriter {
             }
         }
         if !out.is_empty() {
-            self.file.write_all(&out)?;
+            file.write_all(&out)?;
         }
         Ok(())
     }
@@ -142,6 +154,9 @@ impl LogWriter {
     /// before recording the container's exit, so that `logs -f` (which stops once the
     /// container is no longer running and the log has no new data) sees every line.
     pub fn flush_partial(&mut self) -> io::Result<()> {
+        let Some(file) = self.file.as_mut() else {
+            return Ok(());
+        };
         let now = Utc::now();
         let mut out = Vec::new();
         for (index, stream) in [Stream::Stdout, Stream::Stderr].into_iter().enumerate() {
@@ -151,7 +166,7 @@ impl LogWriter {
             }
         }
         if !out.is_empty() {
-            self.file.write_all(&out)?;
+            file.write_all(&out)?;
         }
         Ok(())
     }
