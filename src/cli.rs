@@ -10,7 +10,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
     version,
     about = "Rootless, daemonless containers with Docker's command line",
     long_about = "nook runs containers as an ordinary user: no root, no daemon. Images come from any OCI registry; \
-                  state lives under $XDG_DATA_HOME/nook, $XDG_RUNTIME_DIR/nook and $XDG_CONFIG_HOME/nook.",
+                  state lives under $XDG_DATA_HOME/nook, $XDG_RUNTIME_DIR/nook and $XDG_CONFIG_HOME/nook \
+                  (config.toml: defaults for options; see nook-config(5)).",
     after_help = "Examples:\n  nook pull busybox\n  nook images\n  nook --root /scratch/$USER/nook pull 127.0.0.1:5000/team/app:1.0"
 )]
 pub struct Cli {
