@@ -147,7 +147,16 @@ impl NookConfig {
 #[serde(deny_unknown_fields)]
 pub struct NetworkConfig {
     /// `--network` when it is not given, e.g. `slirp4netns:allow_host_loopback=true`.
+    #[serde(default, deserialize_with = "network_mode")]
     pub default: Option<String>,
+}
+
+/// A network mode as `--network` takes it, checked when the file is read so that the error
+/// names the key and its line.
+fn network_mode<'de, D: serde::Deserializer<'de>>(de: D) -> Result<Option<String>, D::Error> {
+    let spec = String::deserialize(de)?;
+    crate::network::Mode::parse(&spec).map_err(serde::de::Error::custom)?;
+    Ok(Some(spec))
 }
 
 impl NookConfig {
@@ -943,6 +952,10 @@ mod tests {
             (
                 "[network]\ndefault = 1\n",
                 "cannot parse /x/config.toml: line 2: `network.default`: invalid type: integer `1`, expected a string",
+            ),
+            (
+                "[network]\ndefault = \"bridge:x\"\n",
+                "cannot parse /x/config.toml: line 2: `network.default`: unknown network mode `bridge:x`: use pasta, slirp4netns, none, host or container:NAME (with options: pasta:--map-gw, slirp4netns:allow_host_loopback=true)",
             ),
             (
                 "[registry]\ntimeout = \"60\"\n",

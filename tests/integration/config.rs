@@ -219,9 +219,18 @@ fn network_default_is_the_default_of_network() {
     assert_eq!(inspect(&ctx, "{{.HostConfig.NetworkMode}}", "a"), "none");
     assert_success(&ctx.nook(&["create", "--name", "b", "--network", "host", &image, "true"]));
     assert_eq!(inspect(&ctx, "{{.HostConfig.NetworkMode}}", "b"), "host");
-    write(&ctx, "config.toml", "[network]\ndefault = \"bogus\"\n");
-    let err = assert_failure(&ctx.nook(&["create", &image, "true"]), 125);
-    assert_one_error_line(&err, "network.default");
+    // A mode nook does not know is refused when the file is read, by any command.
+    let file = write(&ctx, "config.toml", "[network]\ndefault = \"bogus\"\n");
+    for args in [&["create", &image, "true"][..], &["pull", &image]] {
+        let err = assert_failure(&ctx.nook(args), 125);
+        assert_one_error_line(
+            &err,
+            &format!(
+                "cannot parse {}: line 2: `network.default`: unknown network mode `bogus`",
+                file.display()
+            ),
+        );
+    }
 }
 
 #[test]
@@ -388,6 +397,24 @@ fn unknown_keys_and_wrong_types_are_refused_by_name() {
             "line 4: unknown key `registries.registry.mirrors` (valid keys in [registries.registry]: location, insecure, blocked, mirror)",
         ),
     ];
+    // `system doctor` reports it too, as its one failure.
+    let file = write(&ctx, "config.toml", cases[0].0);
+    let out = ctx.nook(&["system", "doctor", "--format", "json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let findings: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let failed: Vec<&serde_json::Value> = findings
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["status"] == "FAIL")
+        .collect();
+    assert_eq!(failed.len(), 1, "{findings}");
+    assert_eq!(failed[0]["check"], "configuration");
+    assert_eq!(
+        failed[0]["detail"],
+        format!("cannot parse {}: {}", file.display(), cases[0].1)
+    );
+
     let commands: &[&[&str]] = &[
         &["run", "--rm", &image, "true"],
         &["create", &image, "true"],
