@@ -394,7 +394,8 @@ pub fn man_page(version: &str) -> Vec<u8> {
          one table further down: unqualified-search-registries, [[registries.registry]] and \
          [[registries.registry.mirror]]. registries.toml in the same directory keeps working \
          when config.toml has no [registries] table; configuring registries in both files is \
-         an error naming both. nook info lists the files in use.",
+         an error naming both. nook info lists the files in use; nook system doctor checks \
+         them.",
     ));
     line(".SH KEYS");
     let mut table = None;
