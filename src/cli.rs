@@ -455,10 +455,10 @@ pub struct RunArgs {
     /// Every capability the user namespace can hold, no seccomp, no masked paths
     #[arg(long)]
     pub privileged: bool,
-    /// Root file system driver: overlay, fuse-overlayfs or vfs (default: the best that works)
+    /// Root file system driver: overlay, fuse-overlayfs or vfs (default: config.toml's storage.driver, else the best that works)
     #[arg(long, value_name = "DRIVER")]
     pub storage_driver: Option<String>,
-    /// Where the container's output is kept: json-file (read by `nook logs`; the default) or none
+    /// Where the container's output is kept: json-file (read by `nook logs`) or none (default: config.toml's containers.log-driver, else json-file)
     #[arg(long, value_enum, value_name = "DRIVER")]
     pub log_driver: Option<crate::config::LogDriver>,
     /// Network: pasta (default where installed), slirp4netns, none, host or container:NAME (bridge: the default); options as Podman's, e.g. pasta:--map-gw, slirp4netns:allow_host_loopback=true
