@@ -90,12 +90,15 @@ fn containers_log_driver_is_the_default_of_log_driver() {
         "none"
     );
     assert_eq!(inspect(&ctx, "{{.LogPath}}", "quiet"), "");
-    let dir = ctx.data.join("nook");
-    let logs: Vec<_> = walk(&dir)
-        .into_iter()
-        .filter(|p| p.ends_with("ctr.log") && p.to_string_lossy().contains(&id(&ctx, "quiet")))
-        .collect();
-    assert!(logs.is_empty(), "nothing is written: {logs:?}");
+    let logs_of = |name: &str| -> Vec<std::path::PathBuf> {
+        let id = id(&ctx, name);
+        walk(&ctx.data)
+            .into_iter()
+            .filter(|p| p.ends_with("ctr.log") && p.to_string_lossy().contains(&id))
+            .collect()
+    };
+    assert_eq!(logs_of("plain").len(), 1);
+    assert_eq!(logs_of("quiet"), Vec::<std::path::PathBuf>::new());
 
     // The command line wins.
     run("kept", &["--log-driver", "json-file"]);
