@@ -461,6 +461,9 @@ pub struct RunArgs {
     /// Where the container's output is kept: json-file (read by `nook logs`) or none (default: config.toml's containers.log-driver, else json-file)
     #[arg(long, value_enum, value_name = "DRIVER")]
     pub log_driver: Option<crate::config::LogDriver>,
+    /// json-file's options: max-size=SIZE rotates the log at that size, max-file=N keeps N files (default 1)
+    #[arg(long, value_name = "KEY=VALUE")]
+    pub log_opt: Vec<String>,
     /// Network: pasta (default where installed), slirp4netns, none, host or container:NAME (bridge: the default); options as Podman's, e.g. pasta:--map-gw, slirp4netns:allow_host_loopback=true
     #[arg(long, visible_alias = "net", value_name = "MODE")]
     pub network: Option<String>,

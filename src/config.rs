@@ -11,6 +11,7 @@
 //! described once, in [`KEYS`], from which `nook-config(5)` is generated; a unit test checks
 //! that list against what the parser accepts.
 
+use std::collections::BTreeMap;
 use std::io;
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
@@ -75,6 +76,70 @@ pub struct ContainersConfig {
     pub init: Option<bool>,
     /// `--log-driver` when it is not given.
     pub log_driver: Option<LogDriver>,
+    /// `--log-opt`s for json-file, each unless given on the command line.
+    #[serde(default, deserialize_with = "log_opts")]
+    pub log_opts: BTreeMap<String, String>,
+}
+
+/// `log-opts`, checked when the file is read so that the error names the key and its line.
+fn log_opts<'de, D: serde::Deserializer<'de>>(de: D) -> Result<BTreeMap<String, String>, D::Error> {
+    let opts = BTreeMap::<String, String>::deserialize(de)?;
+    log_rotation(LogDriver::JsonFile, &opts).map_err(serde::de::Error::custom)?;
+    Ok(opts)
+}
+
+/// The rotation `opts` (`--log-opt`s, or `log-opts`) ask of `driver`, once checked: json-file
+/// takes `max-size` (a size, e.g. `10m`) and `max-file` (files kept, default 1, needs
+/// `max-size`), as Docker's does; none takes nothing.
+pub fn log_rotation(
+    driver: LogDriver,
+    opts: &BTreeMap<String, String>,
+) -> Result<Option<crate::store::logs::Rotation>, String> {
+    if let Some(key) = opts
+        .keys()
+        .find(|k| !matches!(k.as_str(), "max-size" | "max-file"))
+    {
+        return Err(format!(
+            "unknown log opt `{key}` for {}: nook supports max-size and max-file, for json-file",
+            driver.name()
+        ));
+    }
+    if driver == LogDriver::None
+        && let Some(key) = opts.keys().next()
+    {
+        return Err(format!(
+            "unknown log opt `{key}` for the none logging driver"
+        ));
+    }
+    let max_size = match opts.get("max-size") {
+        Some(text) => match crate::format::parse_size(text) {
+            Some(size) if size > 0 => Some(size),
+            _ => {
+                return Err(format!(
+                    "invalid max-size `{text}`: expected a positive size such as 10m (k, m or g)"
+                ));
+            }
+        },
+        None => None,
+    };
+    let max_file = match opts.get("max-file") {
+        Some(text) => match text.parse::<u32>() {
+            Ok(n) if n >= 1 => n,
+            _ => {
+                return Err(format!(
+                    "invalid max-file `{text}`: expected a whole number, at least 1"
+                ));
+            }
+        },
+        None => 1,
+    };
+    match max_size {
+        Some(max_size) => Ok(Some(crate::store::logs::Rotation { max_size, max_file })),
+        None if opts.contains_key("max-file") => {
+            Err("max-file needs max-size: files are only rotated at a size".to_string())
+        }
+        None => Ok(None),
+    }
 }
 
 /// Where a container's output goes besides an attached terminal.
@@ -176,6 +241,16 @@ impl NookConfig {
     /// Parses the text of `config.toml`; `path` is only for messages.
     pub fn parse(text: &str, path: &Path) -> Result<NookConfig, ConfigError> {
         let config: NookConfig = deserialize(text, path)?;
+        if config.containers.log_driver == Some(LogDriver::None)
+            && !config.containers.log_opts.is_empty()
+        {
+            return Err(ConfigError::Parse {
+                path: path.to_path_buf(),
+                message:
+                    "`containers.log-opts` are json-file's, but `containers.log-driver` is none"
+                        .into(),
+            });
+        }
         // Checked now, so that every command reading the file reports a bad location.
         config.registries(path)?;
         Ok(config)
@@ -248,6 +323,20 @@ pub const KEYS: &[KeyDoc] = &[
                       `nook logs` refuses, and `nook attach` to a detached container without \
                       a terminal has nothing to show.",
         example: "log-driver = \"none\"",
+    },
+    KeyDoc {
+        table: "containers",
+        key: "log-opts",
+        kind: "table of strings: max-size, max-file",
+        default: "{} (one log file that grows without limit)",
+        option: Some("--log-opt (run, create), key by key"),
+        description: "json-file's options, as Docker's: max-size (e.g. \"10m\"; k, m, g) \
+                      rotates the log before it passes that size, keeping max-file files \
+                      (default 1: the full log is dropped). `nook logs` reads the rotated \
+                      files too; `logs -f` misses only files that rotate away between two \
+                      of its reads (every 100 ms). An option given on the command line \
+                      replaces the same key here; --log-driver none ignores them.",
+        example: "log-opts = { max-size = \"10m\", max-file = \"3\" }",
     },
     KeyDoc {
         table: "network",
@@ -437,6 +526,7 @@ pub fn man_page(version: &str) -> Vec<u8> {
 pub const EXAMPLE_CONFIG: &str = r#"[containers]
 init = true
 log-driver = "json-file"
+log-opts = { max-size = "10m", max-file = "3" }
 
 [network]
 default = "slirp4netns:allow_host_loopback=true"
@@ -928,11 +1018,58 @@ mod tests {
     }
 
     #[test]
+    fn log_opts_as_docker_takes_them() {
+        use crate::store::logs::Rotation;
+        let opts = |pairs: &[(&str, &str)]| -> BTreeMap<String, String> {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        let json = |pairs: &[(&str, &str)]| log_rotation(LogDriver::JsonFile, &opts(pairs));
+        assert_eq!(json(&[]), Ok(None));
+        assert_eq!(
+            json(&[("max-size", "10m")]),
+            Ok(Some(Rotation {
+                max_size: 10 << 20,
+                max_file: 1
+            }))
+        );
+        assert_eq!(
+            json(&[("max-size", "512k"), ("max-file", "3")]),
+            Ok(Some(Rotation {
+                max_size: 512 << 10,
+                max_file: 3
+            }))
+        );
+        for bad in [
+            &[("max-size", "0")][..],
+            &[("max-size", "-1")],
+            &[("max-size", "1m"), ("max-file", "0")],
+            &[("max-size", "1m"), ("max-file", "two")],
+            &[("max-file", "2")],
+            &[("mode", "non-blocking")],
+        ] {
+            assert!(json(bad).is_err(), "{bad:?}");
+        }
+        assert_eq!(
+            log_rotation(LogDriver::None, &opts(&[("max-size", "1m")])),
+            Err("unknown log opt `max-size` for the none logging driver".into())
+        );
+        assert_eq!(log_rotation(LogDriver::None, &opts(&[])), Ok(None));
+        let c = nook("[containers]\nlog-opts = { max-size = \"1k\", max-file = \"2\" }\n").unwrap();
+        assert_eq!(
+            c.containers.log_opts,
+            opts(&[("max-size", "1k"), ("max-file", "2")])
+        );
+    }
+
+    #[test]
     fn config_toml_errors_name_file_key_line_and_valid_keys() {
         let cases: &[(&str, &str)] = &[
             (
                 "[containers]\ninti = true\n",
-                "cannot parse /x/config.toml: line 2: unknown key `containers.inti` (valid keys in [containers]: init, log-driver)",
+                "cannot parse /x/config.toml: line 2: unknown key `containers.inti` (valid keys in [containers]: init, log-driver, log-opts)",
             ),
             (
                 "\nlog-driver = \"none\"\n",
@@ -945,6 +1082,22 @@ mod tests {
             (
                 "[containers]\nlog-driver = \"journald\"\n",
                 "cannot parse /x/config.toml: line 2: `containers.log-driver`: invalid value `journald`, expected `json-file` or `none`",
+            ),
+            (
+                "[containers]\nlog-opts = { max-size = \"10m\", compress = \"true\" }\n",
+                "cannot parse /x/config.toml: line 2: `containers.log-opts`: unknown log opt `compress` for json-file: nook supports max-size and max-file, for json-file",
+            ),
+            (
+                "[containers]\nlog-opts = { max-size = \"ten\" }\n",
+                "cannot parse /x/config.toml: line 2: `containers.log-opts`: invalid max-size `ten`: expected a positive size such as 10m (k, m or g)",
+            ),
+            (
+                "[containers]\nlog-opts = { max-size = \"1m\", max-file = 3 }\n",
+                "cannot parse /x/config.toml: line 2: `containers.log-opts.max-file`: invalid type: integer `3`, expected a string",
+            ),
+            (
+                "[containers]\nlog-driver = \"none\"\nlog-opts = { max-size = \"1m\" }\n",
+                "cannot parse /x/config.toml: `containers.log-opts` are json-file's, but `containers.log-driver` is none",
             ),
             (
                 "[storage]\ndriver = \"zfs\"\n",

@@ -202,7 +202,7 @@ pub fn container_value(store: &Store, c: &ContainerRecord, state: &ContainerStat
             "CapAdd": list_or_null(&cfg.cap_add),
             "CapDrop": list_or_null(&cfg.cap_drop),
             "Init": cfg.init,
-            "LogConfig": {"Type": cfg.log_driver.name(), "Config": {}},
+            "LogConfig": {"Type": cfg.log_driver.name(), "Config": cfg.log_opts},
             "SecurityOpt": list_or_null(&security_opt),
         },
         "GraphDriver": {

@@ -184,12 +184,29 @@ pub fn create(mut args: RunArgs, ctx: &Ctx) -> Result<i32> {
 }
 
 /// Fills the options left out on the command line from config.toml (`--network` is left to
-/// [`ParsedOptions::resolve_network`]). The storage driver default yields to
-/// `--userns=keep-id`, which only fuse-overlayfs can serve.
+/// [`ParsedOptions::resolve_network`]) and checks the log options. The storage driver
+/// default yields to `--userns=keep-id`, which only fuse-overlayfs can serve.
 fn apply_config_defaults(args: &mut RunArgs, parsed: &ParsedOptions, ctx: &Ctx) -> Result<()> {
     let config = ctx.nook_config()?;
     args.init = args.init.or(config.containers.init);
     args.log_driver = args.log_driver.or(config.containers.log_driver);
+    let driver = args.log_driver.unwrap_or_default();
+    let mut opts = BTreeMap::new();
+    for spec in &args.log_opt {
+        let Some((key, value)) = spec.split_once('=') else {
+            bail!("invalid --log-opt `{spec}`: expected KEY=VALUE, e.g. max-size=10m");
+        };
+        opts.insert(key.to_string(), value.to_string());
+    }
+    // config.toml's are json-file's (checked when it was read): they fill in the keys the
+    // command line left out, so what is wrong now is the command line's.
+    if driver == crate::config::LogDriver::JsonFile {
+        for (key, value) in config.containers.log_opts {
+            opts.entry(key).or_insert(value);
+        }
+    }
+    crate::config::log_rotation(driver, &opts).map_err(|e| anyhow::anyhow!("--log-opt: {e}"))?;
+    args.log_opt = opts.into_iter().map(|(k, v)| format!("{k}={v}")).collect();
     if args.storage_driver.is_none() && !parsed.keep_id {
         args.storage_driver = config.storage.driver.map(|d| d.name().to_string());
     }
@@ -821,6 +838,12 @@ fn build_config(
         read_only: args.read_only,
         init: args.init.unwrap_or(false),
         log_driver: args.log_driver.unwrap_or_default(),
+        log_opts: args
+            .log_opt
+            .iter()
+            .filter_map(|spec| spec.split_once('='))
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
         privileged: args.privileged,
         cap_add: args.cap_add.clone(),
         cap_drop: args.cap_drop.clone(),

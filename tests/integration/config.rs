@@ -129,6 +129,101 @@ fn containers_log_driver_is_the_default_of_log_driver() {
     assert_success(&ctx.nook(&["rm", "-f", "bg"]));
 }
 
+/// The container's log files, newest first: `ctr.log`, `ctr.log.1`, …
+fn log_files(ctx: &TestContext, name: &str) -> Vec<std::path::PathBuf> {
+    let log = std::path::PathBuf::from(inspect(ctx, "{{.LogPath}}", name));
+    let mut files = vec![log.clone()];
+    for n in 1.. {
+        let rotated = std::path::PathBuf::from(format!("{}.{n}", log.display()));
+        if !rotated.exists() {
+            break;
+        }
+        files.push(rotated);
+    }
+    files
+}
+
+#[test]
+fn containers_log_opts_rotate_the_json_file_log() {
+    let (ctx, image) = with_image();
+    let lines: String = (1..=300).map(|n| format!("{n}\n")).collect();
+    let run = |name: &str, options: &[&str]| {
+        let mut args = vec!["run", "--name", name, "--network", "none"];
+        args.extend_from_slice(options);
+        args.extend_from_slice(&[&image, "seq", "1", "300"]);
+        assert_eq!(assert_success(&ctx.nook(&args)), lines);
+    };
+    let log_config = |name: &str| -> serde_json::Value {
+        let all: serde_json::Value =
+            serde_json::from_str(&assert_success(&ctx.nook(&["inspect", name]))).unwrap();
+        all[0]["HostConfig"]["LogConfig"].clone()
+    };
+    // What `nook logs` shows: the newest lines, in order, up to the last.
+    let shown = |name: &str| -> Vec<u32> {
+        assert_success(&ctx.nook(&["logs", name]))
+            .lines()
+            .map(|l| l.parse().unwrap())
+            .collect()
+    };
+
+    write(
+        &ctx,
+        "config.toml",
+        "[containers]\nlog-opts = { max-size = \"2k\", max-file = \"2\" }\n",
+    );
+    run("rotated", &[]);
+    let files = log_files(&ctx, "rotated");
+    assert_eq!(files.len(), 2, "{files:?}");
+    for file in &files {
+        assert!(std::fs::metadata(file).unwrap().len() <= 2048, "{file:?}");
+    }
+    let kept = shown("rotated");
+    assert_eq!(kept.last(), Some(&300));
+    assert!(kept[0] > 1, "the oldest lines are gone");
+    assert!(kept.windows(2).all(|w| w[1] == w[0] + 1), "{kept:?}");
+    assert_eq!(
+        log_config("rotated"),
+        serde_json::json!({"Type": "json-file", "Config": {"max-file": "2", "max-size": "2k"}})
+    );
+
+    // A command-line option replaces the file's, key by key.
+    run("three", &["--log-opt", "max-file=3"]);
+    assert_eq!(log_files(&ctx, "three").len(), 3);
+    assert!(shown("three").len() > kept.len());
+    assert_eq!(
+        log_config("three")["Config"],
+        serde_json::json!({"max-file": "3", "max-size": "2k"})
+    );
+    // --log-driver none drops the file's options; on the command line they are refused.
+    run("none", &["--log-driver", "none"]);
+    assert_eq!(log_config("none")["Config"], serde_json::json!({}));
+    for (options, message) in [
+        (
+            &["--log-driver", "none", "--log-opt", "max-size=1m"][..],
+            "--log-opt: unknown log opt `max-size` for the none logging driver",
+        ),
+        (
+            &["--log-opt", "compress=true"],
+            "--log-opt: unknown log opt `compress` for json-file",
+        ),
+        (&["--log-opt", "max-size=huge"], "invalid max-size `huge`"),
+        (&["--log-opt", "max-size"], "expected KEY=VALUE"),
+    ] {
+        let mut args = vec!["create"];
+        args.extend_from_slice(options);
+        args.extend_from_slice(&[&image, "true"]);
+        let err = assert_failure(&ctx.nook(&args), 125);
+        assert_one_error_line(&err, message);
+    }
+
+    // Without options one file grows without limit, as before.
+    write(&ctx, "config.toml", "");
+    run("whole", &[]);
+    assert_eq!(log_files(&ctx, "whole").len(), 1);
+    assert_eq!(shown("whole"), (1..=300).collect::<Vec<u32>>());
+    assert_eq!(log_config("whole")["Config"], serde_json::json!({}));
+}
+
 fn id(ctx: &TestContext, name: &str) -> String {
     inspect(ctx, "{{.Id}}", name)
 }
@@ -369,7 +464,7 @@ fn unknown_keys_and_wrong_types_are_refused_by_name() {
     let cases: &[(&str, &str)] = &[
         (
             "[containers]\ninti = true\n",
-            "line 2: unknown key `containers.inti` (valid keys in [containers]: init, log-driver)",
+            "line 2: unknown key `containers.inti` (valid keys in [containers]: init, log-driver, log-opts)",
         ),
         (
             "# mine\nlog_driver = \"none\"\n",
