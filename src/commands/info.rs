@@ -524,6 +524,18 @@ fn config_section(ctx: &Ctx) -> Node {
             "logDriver",
             text(config.containers.log_driver.unwrap_or_default().name()),
         ),
+        (
+            "logOpts",
+            text(
+                config
+                    .containers
+                    .log_opts
+                    .iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect::<Vec<_>>()
+                    .join(","),
+            ),
+        ),
         ("storageDriver", text(storage_driver)),
     ])
 }

@@ -181,6 +181,11 @@ fn containers_log_opts_rotate_the_json_file_log() {
     assert_eq!(kept.last(), Some(&300));
     assert!(kept[0] > 1, "the oldest lines are gone");
     assert!(kept.windows(2).all(|w| w[1] == w[0] + 1), "{kept:?}");
+    let info = assert_success(&ctx.nook(&["info"]));
+    assert!(
+        info.contains("  logOpts: max-file=2,max-size=2k\n"),
+        "{info}"
+    );
     assert_eq!(
         log_config("rotated"),
         serde_json::json!({"Type": "json-file", "Config": {"max-file": "2", "max-size": "2k"}})
