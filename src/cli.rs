@@ -10,7 +10,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
     version,
     about = "Rootless, daemonless containers with Docker's command line",
     long_about = "nook runs containers as an ordinary user: no root, no daemon. Images come from any OCI registry; \
-                  state lives under $XDG_DATA_HOME/nook, $XDG_RUNTIME_DIR/nook and $XDG_CONFIG_HOME/nook.",
+                  state lives under $XDG_DATA_HOME/nook, $XDG_RUNTIME_DIR/nook and $XDG_CONFIG_HOME/nook \
+                  (config.toml: defaults for options; see nook-config(5)).",
     after_help = "Examples:\n  nook pull busybox\n  nook images\n  nook --root /scratch/$USER/nook pull 127.0.0.1:5000/team/app:1.0"
 )]
 pub struct Cli {
@@ -412,9 +413,9 @@ pub struct RunArgs {
     /// Add a line to the container's /etc/hosts; IP may be host-gateway (the host)
     #[arg(long, value_name = "HOST:IP")]
     pub add_host: Vec<String>,
-    /// Run a small init as PID 1 that reaps zombies and forwards signals
-    #[arg(long)]
-    pub init: bool,
+    /// Run a small init as PID 1 that reaps zombies and forwards signals (--init=false: not even when config.toml's containers.init asks)
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    pub init: Option<bool>,
     /// Mount the container's root file system read-only
     #[arg(long)]
     pub read_only: bool,
@@ -457,9 +458,15 @@ pub struct RunArgs {
     /// Every capability the user namespace can hold, no seccomp, no masked paths
     #[arg(long)]
     pub privileged: bool,
-    /// Root file system driver: overlay, fuse-overlayfs or vfs (default: the best that works)
+    /// Root file system driver: overlay, fuse-overlayfs or vfs (default: config.toml's storage.driver, else the best that works)
     #[arg(long, value_name = "DRIVER")]
     pub storage_driver: Option<String>,
+    /// Where the container's output is kept: json-file (read by `nook logs`) or none (default: config.toml's containers.log-driver, else json-file)
+    #[arg(long, value_enum, value_name = "DRIVER")]
+    pub log_driver: Option<crate::config::LogDriver>,
+    /// json-file's options: max-size=SIZE rotates the log at that size, max-file=N keeps N files (default 1)
+    #[arg(long, value_name = "KEY=VALUE")]
+    pub log_opt: Vec<String>,
     /// Network: pasta (default where installed), slirp4netns, none, host or container:NAME (bridge: the default); options as Podman's, e.g. pasta:--map-gw, slirp4netns:allow_host_loopback=true
     #[arg(long, visible_alias = "net", value_name = "MODE")]
     pub network: Option<String>,
@@ -1015,6 +1022,7 @@ pub fn man_pages() -> Vec<(String, Vec<u8>)> {
         );
         render(name.clone(), sub.name(name).version(version.clone()));
     }
+    pages.push(("nook-config.5".into(), crate::config::man_page(&version)));
     pages.sort_by(|a, b| a.0.cmp(&b.0));
     pages
 }

@@ -185,6 +185,8 @@ pub struct Facts {
     pub ping_group_range: Option<String>,
     /// `/proc/sys/net/ipv4/ip_unprivileged_port_start`.
     pub unprivileged_port_start: Option<String>,
+    /// The configuration files in use (config.toml, registries.toml), or why they cannot be.
+    pub config: Result<Vec<PathBuf>, String>,
 }
 
 /// Below this, the store's disk is reported as nearly full.
@@ -210,6 +212,7 @@ pub fn checks(f: &Facts) -> Vec<Finding> {
         ping_group_range(f.ping_group_range.as_deref(), f.gid),
         unprivileged_ports(f.unprivileged_port_start.as_deref()),
         disk_space(f),
+        configuration(&f.config),
     ]
 }
 
@@ -793,6 +796,26 @@ fn disk_space(f: &Facts) -> Finding {
             CHECK,
             format!("{} free under {}", human(free), f.store.display()),
         ),
+    }
+}
+
+/// A configuration file nook refuses stops every command that reads it.
+fn configuration(config: &Result<Vec<PathBuf>, String>) -> Finding {
+    const CHECK: &str = "configuration";
+    match config {
+        Ok(files) if files.is_empty() => ok(CHECK, "no configuration files: built-in defaults"),
+        Ok(files) => ok(
+            CHECK,
+            format!(
+                "using {}",
+                files
+                    .iter()
+                    .map(|f| f.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(" and ")
+            ),
+        ),
+        Err(why) => bad(CHECK, Status::Fail, why.clone(), "man nook-config"),
     }
 }
 

@@ -41,6 +41,11 @@ pub fn run(args: AttachArgs, ctx: &Ctx) -> Result<i32> {
             eprintln!("\r\nread escape sequence");
             return Ok(0);
         }
+    } else if record.config.log_driver == crate::config::LogDriver::None {
+        bail!(
+            "cannot attach to container {}: without a terminal nook's attach reads the log, and its logging driver is none (create it with --log-driver json-file)",
+            args.container
+        );
     } else {
         // No terminal to share: show what it writes from now on, until it exits.
         let mut follower = LogFollower::from_end(&dir.join("ctr.log"))?;

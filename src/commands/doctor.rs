@@ -106,7 +106,25 @@ fn gather(ctx: &Ctx) -> Facts {
         cgroups: super::info::cgroup_facts(),
         ping_group_range: read("/proc/sys/net/ipv4/ping_group_range"),
         unprivileged_port_start: read("/proc/sys/net/ipv4/ip_unprivileged_port_start"),
+        config: config_files(ctx),
     }
+}
+
+/// The configuration files in use, or the error every command reading them would stop with.
+fn config_files(ctx: &Ctx) -> Result<Vec<PathBuf>, String> {
+    let (_, registries) = ctx.registries_and_source().map_err(|e| {
+        crate::error::render(&e)
+            .trim_start_matches("Error: ")
+            .to_string()
+    })?;
+    let config_toml = ctx.paths.nook_config();
+    let mut files: Vec<PathBuf> = config_toml
+        .exists()
+        .then_some(config_toml)
+        .into_iter()
+        .collect();
+    files.extend(registries.filter(|r| !files.contains(r)));
+    Ok(files)
 }
 
 /// `path` or the closest of its ancestors that exists.

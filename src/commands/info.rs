@@ -119,6 +119,8 @@ pub fn run(args: InfoArgs, ctx: &Ctx) -> Result<i32> {
         .as_deref()
         .map(crate::format::Template::parse)
         .transpose()?;
+    // A configuration error fails info as it fails the commands that read the files.
+    ctx.registries_and_source()?;
     // In the parent this never returns when the namespace can be made; when it cannot, the
     // report says why and goes on from outside.
     let userns = match userns::enter(&ctx.paths.runtime, &|_| {}) {
@@ -146,6 +148,7 @@ fn gather(ctx: &Ctx, store: &Store, userns: std::result::Result<(), String>) -> 
         ("store", store_section(ctx, store)),
         ("storageDrivers", drivers(store, inside)),
         ("network", network_section(ctx)),
+        ("config", config_section(ctx)),
         (
             "version",
             section(vec![("nook", text(env!("CARGO_PKG_VERSION")))]),
@@ -485,6 +488,54 @@ fn first_line_of(program: &Path, arg: &str) -> Option<String> {
         .find(|l| l.starts_with(&name))
         .or(lines.first())
         .map(|l| l.to_string())
+}
+
+/// The configuration files in use and the defaults they give.
+fn config_section(ctx: &Ctx) -> Node {
+    let config_toml = ctx.paths.nook_config();
+    let config = ctx.nook_config().unwrap_or_default();
+    let config_file = if config_toml.exists() {
+        config_toml.display().to_string()
+    } else {
+        format!("none ({} does not exist)", config_toml.display())
+    };
+    let registries_file = match ctx.registries_and_source() {
+        Ok((_, Some(path))) if path == config_toml => {
+            format!("{} ([registries])", path.display())
+        }
+        Ok((_, Some(path))) => path.display().to_string(),
+        Ok((_, None)) => format!(
+            "none ({} does not exist; built-in defaults)",
+            ctx.paths.registries_config().display()
+        ),
+        Err(e) => format!("invalid: {e}"),
+    };
+    let storage_driver = config.storage.driver.map_or_else(
+        || "not set (the store's driver)".to_string(),
+        |d| d.name().to_string(),
+    );
+    section(vec![
+        ("configFile", text(config_file)),
+        ("registriesFile", text(registries_file)),
+        ("init", Node::Flag(config.containers.init.unwrap_or(false))),
+        (
+            "logDriver",
+            text(config.containers.log_driver.unwrap_or_default().name()),
+        ),
+        (
+            "logOpts",
+            text(
+                config
+                    .containers
+                    .log_opts
+                    .iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect::<Vec<_>>()
+                    .join(","),
+            ),
+        ),
+        ("storageDriver", text(storage_driver)),
+    ])
 }
 
 fn network_section(ctx: &Ctx) -> Node {

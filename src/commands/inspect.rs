@@ -177,6 +177,10 @@ pub fn container_value(store: &Store, c: &ContainerRecord, state: &ContainerStat
         "ResolvConfPath": dir.join("resolv.conf").display().to_string(),
         "HostnamePath": dir.join("hostname").display().to_string(),
         "HostsPath": dir.join("hosts").display().to_string(),
+        "LogPath": match cfg.log_driver {
+            crate::config::LogDriver::JsonFile => dir.join("ctr.log").display().to_string(),
+            crate::config::LogDriver::None => String::new(),
+        },
         "Name": format!("/{}", c.name),
         "RestartCount": 0,
         "Driver": cfg.storage_driver,
@@ -208,6 +212,7 @@ pub fn container_value(store: &Store, c: &ContainerRecord, state: &ContainerStat
             "CapAdd": list_or_null(&cfg.cap_add),
             "CapDrop": list_or_null(&cfg.cap_drop),
             "Init": cfg.init,
+            "LogConfig": {"Type": cfg.log_driver.name(), "Config": cfg.log_opts},
             "SecurityOpt": list_or_null(&security_opt),
         },
         "GraphDriver": {

@@ -35,6 +35,10 @@ pub fn run(args: LogsArgs, ctx: &Ctx) -> Result<i32> {
     };
     let store = ctx.store()?;
     let record = store.find_container(&args.container)?;
+    if record.config.log_driver == crate::config::LogDriver::None {
+        // Docker's words, so that scripts matching them keep working.
+        bail!("configured logging driver does not support reading");
+    }
     let path = store.container_dir(&record.id).join("ctr.log");
 
     // One follower from the first entry: what is there now is printed (with --tail), then

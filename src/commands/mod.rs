@@ -57,8 +57,18 @@ impl Ctx {
             .with_context(|| format!("cannot open the store at {}", self.paths.data.display()))
     }
 
+    /// The registries of `[registries]` in config.toml, else of registries.toml.
     pub fn registries(&self) -> Result<RegistriesConfig> {
-        Ok(RegistriesConfig::load(&self.paths.registries_config())?)
+        Ok(self.registries_and_source()?.0)
+    }
+
+    /// The registries and the file they come from, if any.
+    pub fn registries_and_source(&self) -> Result<(RegistriesConfig, Option<std::path::PathBuf>)> {
+        Ok(crate::config::load_registries(
+            &self.nook_config()?,
+            &self.paths.nook_config(),
+            &self.paths.registries_config(),
+        )?)
     }
 
     pub fn nook_config(&self) -> Result<crate::config::NookConfig> {

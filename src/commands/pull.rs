@@ -93,7 +93,7 @@ pub fn pull(
     let candidates = config.candidates(reference);
     if candidates.is_empty() {
         bail!(
-            "`{reference}` names no registry and registries.toml lists no unqualified-search registries; give the full name, e.g. docker.io/{}",
+            "`{reference}` names no registry and the configuration (registries.toml, or [registries] in config.toml) lists no unqualified-search registries; give the full name, e.g. docker.io/{}",
             reference.repository
         );
     }

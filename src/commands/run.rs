@@ -24,9 +24,10 @@ use crate::store::Store;
 use crate::store::containers::{self, ContainerConfig, ContainerRecord, MountSpec};
 use crate::store::images::ImageRecord;
 
-pub fn run(args: RunArgs, ctx: &Ctx) -> Result<i32> {
+pub fn run(mut args: RunArgs, ctx: &Ctx) -> Result<i32> {
     // Validate what needs no store before anything is written.
     let mut parsed = ParsedOptions::parse(&args)?;
+    apply_config_defaults(&mut args, &parsed, ctx)?;
     parsed.resolve_network(ctx)?;
     if userns::inside()?.is_none() {
         // The record is written from the host side, and the container's monitor enters a
@@ -178,12 +179,43 @@ pub fn launch(
     Ok(0)
 }
 
-pub fn create(args: RunArgs, ctx: &Ctx) -> Result<i32> {
+pub fn create(mut args: RunArgs, ctx: &Ctx) -> Result<i32> {
     let mut parsed = ParsedOptions::parse(&args)?;
+    apply_config_defaults(&mut args, &parsed, ctx)?;
     parsed.resolve_network(ctx)?;
     let record = create_record(&args, &parsed, ctx)?;
     print_out(&format!("{}\n", record.id))?;
     Ok(0)
+}
+
+/// Fills the options left out on the command line from config.toml (`--network` is left to
+/// [`ParsedOptions::resolve_network`]) and checks the log options. The storage driver
+/// default yields to `--userns=keep-id`, which only fuse-overlayfs can serve.
+fn apply_config_defaults(args: &mut RunArgs, parsed: &ParsedOptions, ctx: &Ctx) -> Result<()> {
+    let config = ctx.nook_config()?;
+    args.init = args.init.or(config.containers.init);
+    args.log_driver = args.log_driver.or(config.containers.log_driver);
+    let driver = args.log_driver.unwrap_or_default();
+    let mut opts = BTreeMap::new();
+    for spec in &args.log_opt {
+        let Some((key, value)) = spec.split_once('=') else {
+            bail!("invalid --log-opt `{spec}`: expected KEY=VALUE, e.g. max-size=10m");
+        };
+        opts.insert(key.to_string(), value.to_string());
+    }
+    // config.toml's are json-file's (checked when it was read): they fill in the keys the
+    // command line left out, so what is wrong now is the command line's.
+    if driver == crate::config::LogDriver::JsonFile {
+        for (key, value) in config.containers.log_opts {
+            opts.entry(key).or_insert(value);
+        }
+    }
+    crate::config::log_rotation(driver, &opts).map_err(|e| anyhow::anyhow!("--log-opt: {e}"))?;
+    args.log_opt = opts.into_iter().map(|(k, v)| format!("{k}={v}")).collect();
+    if args.storage_driver.is_none() && !parsed.keep_id {
+        args.storage_driver = config.storage.driver.map(|d| d.name().to_string());
+    }
+    Ok(())
 }
 
 /// Enters nook's user namespace, finds or pulls the image, and stores the new container.
@@ -818,7 +850,14 @@ fn build_config(
         interactive: args.interactive,
         mounts: parsed.mounts.clone(),
         read_only: args.read_only,
-        init: args.init,
+        init: args.init.unwrap_or(false),
+        log_driver: args.log_driver.unwrap_or_default(),
+        log_opts: args
+            .log_opt
+            .iter()
+            .filter_map(|spec| spec.split_once('='))
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
         privileged: args.privileged,
         cap_add: args.cap_add.clone(),
         cap_drop: args.cap_drop.clone(),
@@ -860,6 +899,26 @@ mod tests {
         let args = run_args(options);
         let parsed = ParsedOptions::parse(&args)?;
         build_config(&args, &parsed, image, &"a".repeat(64), "vfs".into())
+    }
+
+    #[test]
+    fn init_and_log_driver_options_as_docker_takes_them() {
+        use crate::config::LogDriver;
+        let init = |options: &[&str]| run_args(options).init;
+        assert_eq!(init(&[]), None);
+        // A bare --init before the image takes no value: the image stays the image.
+        let args = run_args(&["--init"]);
+        assert_eq!((args.init, args.image.as_str()), (Some(true), "busybox"));
+        assert_eq!(init(&["--init=true"]), Some(true));
+        assert_eq!(init(&["--init=false"]), Some(false));
+        let log = |options: &[&str]| run_args(options).log_driver;
+        assert_eq!(log(&[]), None);
+        assert_eq!(log(&["--log-driver", "none"]), Some(LogDriver::None));
+        assert_eq!(log(&["--log-driver=json-file"]), Some(LogDriver::JsonFile));
+        assert!(
+            crate::cli::Cli::try_parse_from(["nook", "run", "--log-driver", "syslog", "busybox"])
+                .is_err()
+        );
     }
 
     #[test]

@@ -48,6 +48,7 @@ fn healthy() -> Facts {
         },
         ping_group_range: Some("0\t2147483647".into()),
         unprivileged_port_start: Some("0".into()),
+        config: Ok(vec![]),
     }
 }
 
@@ -92,6 +93,7 @@ fn a_healthy_machine_is_all_ok_in_order() {
             "ping",
             "low ports",
             "disk space",
+            "configuration",
         ]
     );
     for f in &findings {
@@ -476,7 +478,7 @@ fn the_report_is_an_aligned_table_or_json() {
             .any(|l| l.starts_with("FAIL      /dev/net/tun"))
     );
     assert!(
-        table.ends_with("\n1 FAIL, 1 WARN, 13 OK; fixes using sudo need an administrator\n"),
+        table.ends_with("\n1 FAIL, 1 WARN, 14 OK; fixes using sudo need an administrator\n"),
         "{table}"
     );
 
@@ -491,4 +493,28 @@ fn the_report_is_an_aligned_table_or_json() {
             "needs_admin": true,
         })
     );
+}
+
+#[test]
+fn a_configuration_nook_refuses_fails() {
+    let mut f = healthy();
+    assert_status(
+        &find(&f, "configuration"),
+        Status::Ok,
+        "built-in defaults",
+        "",
+    );
+    f.config = Ok(vec!["/c/nook/config.toml".into()]);
+    assert_status(
+        &find(&f, "configuration"),
+        Status::Ok,
+        "using /c/nook/config.toml",
+        "",
+    );
+    f.config =
+        Err("cannot parse /c/nook/config.toml: line 2: unknown key `containers.inti`".into());
+    let v = find(&f, "configuration");
+    assert_status(&v, Status::Fail, "`containers.inti`", "man nook-config");
+    assert!(!v.needs_admin);
+    assert_eq!(exit_code(&checks(&f)), 1);
 }

@@ -70,7 +70,7 @@ pub enum RegistryError {
 
     #[error(
         "TLS connection to {host} failed: {message}; if the registry uses plain HTTP or a \
-         self-signed certificate, pass --tls-verify=false or mark it insecure in registries.toml"
+         self-signed certificate, pass --tls-verify=false or mark it insecure in registries.toml (or [registries] of config.toml)"
     )]
     Tls { host: String, message: String },
 

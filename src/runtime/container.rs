@@ -325,7 +325,16 @@ fn start_and_wait(
     // No threads from here on: after unshare(CLONE_NEWPID) the kernel refuses to create
     // them. The relay ends when the container's side of the streams closes, which happens
     // at the latest when PID 1 exits (the kernel then kills the whole PID namespace).
-    let log = LogWriter::open(&dir.join("ctr.log"))?;
+    let log = match config.log_driver {
+        crate::config::LogDriver::JsonFile => {
+            // Checked when the container was created.
+            let rotation = crate::config::log_rotation(config.log_driver, &config.log_opts)
+                .ok()
+                .flatten();
+            LogWriter::open_rotating(&dir.join("ctr.log"), rotation)?
+        }
+        crate::config::LogDriver::None => LogWriter::discard(),
+    };
     relay_output(
         io_plan,
         master,

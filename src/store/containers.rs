@@ -53,6 +53,12 @@ pub struct ContainerConfig {
     pub stop_timeout: u32,
     pub auto_remove: bool,
     pub labels: BTreeMap<String, String>,
+    /// `--log-driver`; records from before it existed kept json-file logs.
+    #[serde(default)]
+    pub log_driver: crate::config::LogDriver,
+    /// `--log-opt`s (checked at create), merged with config.toml's.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub log_opts: BTreeMap<String, String>,
     /// overlay, fuse-overlayfs or vfs: chosen at create time.
     pub storage_driver: String,
     /// The network mode as given, with its options: `pasta`, `pasta:--map-gw`,

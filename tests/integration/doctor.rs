@@ -49,7 +49,7 @@ fn doctor_json_is_an_array_of_findings() {
     let out = ctx.nook(&["system", "doctor", "--format", "json"]);
     assert_success(&out);
     let all = findings(&out);
-    assert_eq!(all.len(), 15);
+    assert_eq!(all.len(), 16);
     for f in &all {
         let mut keys: Vec<&String> = f.as_object().unwrap().keys().collect();
         keys.sort();

@@ -3,6 +3,7 @@
 
 mod commit;
 mod concurrency;
+mod config;
 mod containers;
 mod crash;
 mod diff;
