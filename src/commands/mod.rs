@@ -9,6 +9,7 @@ mod diff;
 mod doctor;
 mod exec;
 mod export;
+mod generate;
 mod history;
 mod images;
 mod import;
@@ -128,6 +129,8 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Image(command) => system::image(command, &ctx),
         Command::System(command) => system::run(command, &ctx),
         Command::Info(args) => info::run(args, &ctx),
+        Command::Generate(crate::cli::GenerateCommand::Kube(args))
+        | Command::Kube(crate::cli::KubeCommand::Generate(args)) => generate::kube(args, &ctx),
         Command::Monitor(args) => {
             // Started into a fresh user namespace (the child's side of the handshake), or
             // re-executed inside one already; never on the host side.

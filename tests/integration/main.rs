@@ -14,6 +14,7 @@ mod harness_selftest;
 mod hostile;
 mod image_commands;
 mod isolation;
+mod kube;
 mod network;
 mod ports;
 mod pull;
