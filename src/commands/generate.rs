@@ -222,7 +222,7 @@ pub fn pod(
             image: input.image.clone(),
             command,
             args,
-            env: changed_env(&config.env, &strings(&input.image_config, "Env")),
+            env: env_for_pod(&config.env, &strings(&input.image_config, "Env")),
             working_dir: Some(config.working_dir.clone()).filter(|w| {
                 !w.is_empty()
                     && w != input.image_config["WorkingDir"]
@@ -403,6 +403,23 @@ fn strings(config: &Value, key: &str) -> Vec<String> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// [`changed_env`], plus the PATH nook gives a container whose image and options set none:
+/// not every runtime adds one (Podman's `kube play` does not), and without it `sh` is not
+/// found.
+fn env_for_pod(container: &[String], image: &[String]) -> Vec<EnvVar> {
+    let mut env = changed_env(container, image);
+    if !container.iter().any(|e| e.starts_with("PATH=")) {
+        env.insert(
+            0,
+            EnvVar {
+                name: "PATH".into(),
+                value: crate::runtime::container::DEFAULT_PATH.into(),
+            },
+        );
+    }
+    env
 }
 
 /// The variables whose final value differs from the image's, in the order they were set.
@@ -994,6 +1011,10 @@ mod tests {
             .map(|e| (e.name.as_str(), e.value.as_str()))
             .collect();
         assert_eq!(pairs, [("MODE", "dev"), ("A", "2"), ("ANSWER", "no")]);
+        let env = env_for_pod(&["A=1".into()], &[]);
+        assert_eq!(env[0].name, "PATH");
+        assert_eq!(env[0].value, crate::runtime::container::DEFAULT_PATH);
+        assert_eq!(env.len(), 2);
     }
 
     #[test]
