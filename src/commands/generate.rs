@@ -51,11 +51,19 @@ pub fn kube(args: KubeArgs, ctx: &Ctx) -> Result<i32> {
                 )
             })?;
         let (image, image_note) = image_reference(record, &index, &registries);
+        let mut dirs = vec![store.container_upper_dir(&record.id)];
+        if let Some(image) = index.get(&record.image_id) {
+            dirs.extend(image.layers.iter().rev().map(|l| store.layer_diff_dir(l)));
+        }
         inputs.push(ContainerInput {
             record,
             image_config: config.get("config").cloned().unwrap_or(Value::Null),
             image,
             image_note,
+            accounts: Accounts {
+                passwd: top_file(&dirs, "etc/passwd"),
+                group: top_file(&dirs, "etc/group"),
+            },
         });
     }
     let generated = pod(&inputs, &host_path_type)?;
@@ -74,6 +82,21 @@ pub fn kube(args: KubeArgs, ctx: &Ctx) -> Result<i32> {
         .with_context(|| format!("cannot write the Pod manifest to `{}`", path.display()))?,
     }
     Ok(0)
+}
+
+/// The text of `path` as the container sees it: from the first of `dirs` (its own changes,
+/// then its image's layers from the top) that has it; None when deleted or missing.
+fn top_file(dirs: &[std::path::PathBuf], path: &str) -> Option<String> {
+    use std::os::unix::fs::FileTypeExt;
+    for dir in dirs {
+        match std::fs::symlink_metadata(dir.join(path)) {
+            // An overlay whiteout: deleted above the layers below.
+            Ok(meta) if meta.file_type().is_char_device() => return None,
+            Ok(_) => return std::fs::read_to_string(dir.join(path)).ok(),
+            Err(_) => continue,
+        }
+    }
+    None
 }
 
 /// The YAML document, with Podman's hint of what to do with it.
@@ -97,6 +120,14 @@ pub struct ContainerInput<'a> {
     pub image: String,
     /// Why `image` may not be pullable, or what was chosen instead of the name given.
     pub image_note: Option<String>,
+    /// The container's /etc/passwd and /etc/group, to turn `-u` names into ids.
+    pub accounts: Accounts,
+}
+
+#[derive(Default)]
+pub struct Accounts {
+    pub passwd: Option<String>,
+    pub group: Option<String>,
 }
 
 /// The reference to write for the container's image: its name, fully qualified, when that
@@ -230,7 +261,7 @@ pub fn pod(
                         .unwrap_or_default()
             }),
             ports: ports(record),
-            security_context: security_context(record, &mut warnings),
+            security_context: security_context(record, &input.accounts, &mut warnings),
             resources: resources(record, &mut warnings),
             stdin: config.interactive,
             tty: config.tty,
@@ -461,31 +492,21 @@ fn ports(record: &ContainerRecord) -> Vec<ContainerPort> {
 
 fn security_context(
     record: &ContainerRecord,
+    accounts: &Accounts,
     warnings: &mut Vec<String>,
 ) -> Option<SecurityContext> {
     let config = &record.config;
     let mut context = SecurityContext::default();
     if !config.user.is_empty() {
-        let (user, group) = match config.user.split_once(':') {
-            Some((u, g)) => (u, Some(g)),
-            None => (config.user.as_str(), None),
-        };
-        match user.parse::<i64>() {
-            Ok(uid) => context.run_as_user = Some(uid),
-            Err(_) => warnings.push(format!(
-                "container `{}`: user `{user}` is left out: a Pod takes numeric ids only (create the container with -u UID[:GID])",
-                record.name
-            )),
-        }
-        if let Some(group) = group {
-            match group.parse::<i64>() {
-                Ok(gid) => context.run_as_group = Some(gid),
-                Err(_) => warnings.push(format!(
-                    "container `{}`: group `{group}` is left out: a Pod takes numeric ids only",
-                    record.name
-                )),
-            }
-        }
+        let (run_as_user, run_as_group) = user_ids(&config.user, accounts).unwrap_or_else(|why| {
+            warnings.push(format!(
+                "container `{}`: user `{}` is left out: a Pod takes numeric ids, and {why} (create the container with -u UID[:GID])",
+                record.name, config.user
+            ));
+            (None, None)
+        });
+        context.run_as_user = run_as_user;
+        context.run_as_group = run_as_group;
     }
     let caps = |list: &[String]| -> Vec<String> {
         list.iter()
@@ -523,6 +544,32 @@ fn security_context(
         ));
     }
     (context != SecurityContext::default()).then_some(context)
+}
+
+/// `-u USER[:GROUP]` as runAsUser and runAsGroup: names looked up in the container's own
+/// files, as nook does when it starts it. Without a group, runAsGroup is left to the
+/// runtime, which takes the user's primary group from the image as nook does.
+fn user_ids(spec: &str, accounts: &Accounts) -> Result<(Option<i64>, Option<i64>), String> {
+    let (user, group) = match spec.split_once(':') {
+        Some((u, g)) => (u, Some(g)),
+        None => (spec, None),
+    };
+    let numeric = |s: &str| s.parse::<u32>().ok().map(i64::from);
+    if let (Some(uid), None | Some(Some(_))) = (numeric(user), group.map(numeric)) {
+        return Ok((Some(uid), group.and_then(numeric)));
+    }
+    if accounts.passwd.is_none() && numeric(user).is_none() {
+        return Err("the container has no /etc/passwd to look the name up in".into());
+    }
+    let resolved = crate::runtime::users::resolve_in(
+        accounts.passwd.as_deref().unwrap_or_default(),
+        accounts.group.as_deref().unwrap_or_default(),
+        spec,
+    )?;
+    Ok((
+        Some(i64::from(resolved.uid)),
+        group.map(|_| i64::from(resolved.gid)),
+    ))
 }
 
 fn resources(record: &ContainerRecord, warnings: &mut Vec<String>) -> Option<Resources> {
@@ -615,7 +662,14 @@ impl Volumes {
                 destination,
                 read_only,
             } => (
-                format!("{}-pvc", dns_label(name, 50)),
+                {
+                    if dns_label(name, 253) != *name {
+                        warnings.push(format!(
+                            "volume `{name}` is claimed by that name, which Kubernetes refuses: a claim's name is lowercase letters, digits and '-'; create the PersistentVolumeClaim under another name and change claimName"
+                        ));
+                    }
+                    format!("{}-pvc", dns_label(name, 50))
+                },
                 VolumeSource::PersistentVolumeClaim(ClaimSource {
                     claim_name: name.clone(),
                 }),
@@ -921,6 +975,7 @@ mod tests {
                 image_config: image(),
                 image: "docker.io/library/busybox:latest".into(),
                 image_note: None,
+                accounts: Accounts::default(),
             })
             .collect();
         let generated = pod(&inputs, &|p| {
@@ -1167,6 +1222,11 @@ mod tests {
                     destination: "/cache".into(),
                     read_only: false,
                 },
+                MountSpec::Volume {
+                    name: "Old_Cache".into(),
+                    destination: "/old".into(),
+                    read_only: true,
+                },
                 MountSpec::Tmpfs {
                     destination: "/run/scratch".into(),
                     options: "size=64m,mode=1777".into(),
@@ -1198,6 +1258,7 @@ mod tests {
                 "srv-data-host",
                 "etc-some-file-host",
                 "cache-pvc",
+                "old-cache-pvc",
                 "run-scratch-tmpfs"
             ]
         );
@@ -1218,7 +1279,11 @@ mod tests {
                 .claim_name,
             "cache"
         );
-        let empty = volumes[3].empty_dir.as_ref().unwrap();
+        assert!(
+            warnings.iter().any(|w| w.contains("volume `Old_Cache`")),
+            "{warnings:?}"
+        );
+        let empty = volumes[4].empty_dir.as_ref().unwrap();
         assert_eq!(empty.medium.as_deref(), Some("Memory"));
         assert_eq!(
             empty.size_limit.as_ref().unwrap().0,
@@ -1256,6 +1321,7 @@ mod tests {
                     image_config: image(),
                     image: "busybox".into(),
                     image_note: None,
+                    accounts: Accounts::default(),
                 })
                 .collect();
             pod(&inputs, &|_| "Directory")
@@ -1267,6 +1333,33 @@ mod tests {
             "{err}"
         );
         inputs(&[record("web", from_image()), sharing]).unwrap();
+    }
+
+    #[test]
+    fn users_become_ids_looked_up_in_the_containers_files() {
+        let accounts = Accounts {
+            passwd: Some("root:x:0:0::/root:/bin/sh\napp:x:1000:1001::/home/app:/bin/sh\n".into()),
+            group: Some("root:x:0:\nstaff:x:50:app\napp:x:1001:\n".into()),
+        };
+        let none = Accounts::default();
+        assert_eq!(user_ids("1234", &none), Ok((Some(1234), None)));
+        assert_eq!(user_ids("1234:5", &none), Ok((Some(1234), Some(5))));
+        assert_eq!(user_ids("app", &accounts), Ok((Some(1000), None)));
+        assert_eq!(user_ids("app:staff", &accounts), Ok((Some(1000), Some(50))));
+        assert_eq!(
+            user_ids("1000:app", &accounts),
+            Ok((Some(1000), Some(1001)))
+        );
+        assert!(
+            user_ids("app", &none)
+                .unwrap_err()
+                .contains("no /etc/passwd")
+        );
+        assert!(
+            user_ids("nobody", &accounts)
+                .unwrap_err()
+                .contains("unable to find user nobody")
+        );
     }
 
     #[test]

@@ -216,6 +216,8 @@ fn several_containers_make_one_pod_written_to_a_file() {
         "--network",
         "container:app",
         "-it",
+        "-u",
+        "app",
         &image,
     ]));
     let out = ctx.nook(&["kube", "generate", "-f", "pod.yaml", "app", "sidecar"]);
@@ -241,6 +243,12 @@ fn several_containers_make_one_pod_written_to_a_file() {
         (None, None)
     );
     assert_eq!((sidecar.stdin, sidecar.tty), (Some(true), Some(true)));
+    // A user name is looked up in the image's /etc/passwd: a Pod takes ids.
+    let security = sidecar.security_context.as_ref().unwrap();
+    assert_eq!(
+        (security.run_as_user, security.run_as_group),
+        (Some(1000), None)
+    );
 
     // The same through Podman's older spelling, on stdout: the same Pod.
     let (again, _) = generate(&ctx, &["app", "sidecar"]);
