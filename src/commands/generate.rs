@@ -73,13 +73,30 @@ pub fn kube(args: KubeArgs, ctx: &Ctx) -> Result<i32> {
     let yaml = manifest_text(&generated.pod)?;
     match &args.filename {
         None => print_out(&yaml)?,
-        Some(path) => super::output::write_file_atomically(path, |mut file| {
-            use std::io::Write;
-            file.write_all(yaml.as_bytes())
-                .with_context(|| format!("cannot write `{}`", path.display()))?;
-            Ok(file)
-        })
-        .with_context(|| format!("cannot write the Pod manifest to `{}`", path.display()))?,
+        Some(path) => {
+            let parent = match path.parent() {
+                Some(p) if !p.as_os_str().is_empty() => p,
+                _ => Path::new("."),
+            };
+            if path.is_dir() || !parent.is_dir() {
+                bail!(
+                    "cannot write the Pod manifest to `{}`: {}",
+                    path.display(),
+                    if path.is_dir() {
+                        "it is a directory; -f names the file to write".to_string()
+                    } else {
+                        format!("the directory `{}` does not exist", parent.display())
+                    }
+                );
+            }
+            super::output::write_file_atomically(path, |mut file| {
+                use std::io::Write;
+                file.write_all(yaml.as_bytes())
+                    .with_context(|| format!("cannot write `{}`", path.display()))?;
+                Ok(file)
+            })
+            .with_context(|| format!("cannot write the Pod manifest to `{}`", path.display()))?
+        }
     }
     Ok(0)
 }
@@ -247,6 +264,19 @@ pub fn pod(
             warnings.push(note.clone());
         }
         check_network(record, containers, &mut spec, &mut warnings)?;
+        let unpinned: Vec<String> = config
+            .ports
+            .iter()
+            .filter(|p| p.host_port == 0)
+            .map(|p| p.key())
+            .collect();
+        if !unpinned.is_empty() {
+            warnings.push(format!(
+                "container `{}`: ports {} are published on host ports chosen at start; the Pod lists them without hostPort, so a cluster does not publish them (use a Service, or create the container with -p HOST_PORT:PORT)",
+                record.name,
+                unpinned.join(", ")
+            ));
+        }
         let (command, args) = command_and_args(config, &input.image_config);
         let mut container = Container {
             name: name.clone(),
@@ -298,12 +328,13 @@ pub fn pod(
         }
         grace = grace.max(config.stop_timeout);
         if config.init {
-            annotations.insert(format!("io.podman.annotations.init/{name}"), "true".into());
+            // Podman's spelling of its own annotations, which `podman kube play` reads.
+            annotations.insert(format!("io.podman.annotations.init/{name}"), "TRUE".into());
         }
         if config.auto_remove {
             annotations.insert(
                 format!("io.podman.annotations.autoremove/{name}"),
-                "true".into(),
+                "TRUE".into(),
             );
         }
         let signal = config.stop_signal.trim_start_matches("SIG");
@@ -1115,8 +1146,15 @@ mod tests {
             },
             ..from_image()
         };
-        let (pod, warnings) = generate(&[record("web", config)]);
-        assert!(warnings.is_empty(), "{warnings:?}");
+        let mut r = record("web", config);
+        r.config.init = true;
+        r.config.auto_remove = true;
+        let (pod, warnings) = generate(&[r]);
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(warnings[0].contains("ports 443/tcp are published on host ports chosen at start"));
+        let annotations = pod.metadata.annotations.as_ref().unwrap();
+        assert_eq!(annotations["io.podman.annotations.init/web"], "TRUE");
+        assert_eq!(annotations["io.podman.annotations.autoremove/web"], "TRUE");
         let c = only_container(&pod);
         assert_eq!(c.working_dir.as_deref(), Some("/work"));
         assert_eq!(c.stdin, Some(true));

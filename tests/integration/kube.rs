@@ -278,6 +278,12 @@ fn what_cannot_go_to_a_cluster_is_refused_or_named() {
     assert!(err.contains("nook generate kube sidecar"), "{err}");
     let err = assert_failure(&ctx.nook(&["generate", "kube", "app", "app"]), 125);
     assert_one_error_line(&err, "is named twice");
+    let err = assert_failure(
+        &ctx.nook(&["generate", "kube", "-f", "missing/pod.yaml", "app"]),
+        125,
+    );
+    assert_one_error_line(&err, "the directory `missing` does not exist");
+    assert!(!ctx.home.join("missing").exists());
 
     // An image made here and never pushed: written, with a warning naming the way out.
     let archive = ctx.home.join("rootfs.tar");
