@@ -8,9 +8,12 @@
 //! behave differently in a way the user cannot see coming (a network borrowed from a
 //! container outside the Pod) is refused.
 //!
-//! The YAML is written by `serde_norway`, the maintained fork of the archived `serde_yaml`:
-//! it quotes every string a YAML 1.1 reader would take for something else (`no`, `on`, `y`,
-//! `0755`), which matters because Kubernetes and Podman read manifests with YAML 1.1 rules.
+//! The document is built with `serde_norway` (the maintained fork of the archived
+//! `serde_yaml`, with ordered mappings; the tests read the YAML back with it). Its emitter
+//! quotes by YAML 1.2's rules and leaves `yes`, `on`, `y` or `1_000` plain, which the YAML 1.1
+//! readers of Kubernetes' tools (kubectl's unstructured decoding) take for booleans and
+//! numbers, so the text is written by [`yaml_text`]: block style, every string that is not
+//! plainly a word or a path double-quoted.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -118,7 +121,7 @@ fn top_file(dirs: &[std::path::PathBuf], path: &str) -> Option<String> {
 
 /// The YAML document, with Podman's hint of what to do with it.
 fn manifest_text(pod: &Pod) -> Result<String> {
-    let body = serde_norway::to_string(pod).context("cannot write the Pod as YAML")?;
+    let body = yaml_text(&serde_norway::to_value(pod).context("cannot write the Pod as YAML")?);
     Ok(format!(
         "# Save the output of this file and use kubectl create -f to import it into Kubernetes,\n\
          # or podman kube play to run it with Podman.\n\
@@ -126,6 +129,102 @@ fn manifest_text(pod: &Pod) -> Result<String> {
          # Created with nook {}\n{body}",
         env!("CARGO_PKG_VERSION")
     ))
+}
+
+/// `value` as block-style YAML, mappings in their order, sequences in Kubernetes' style (the
+/// dash at the key's indentation).
+fn yaml_text(value: &serde_norway::Value) -> String {
+    let mut out = String::new();
+    match value {
+        serde_norway::Value::Mapping(map) => yaml_mapping(map, 0, false, &mut out),
+        serde_norway::Value::Sequence(items) => yaml_sequence(items, 0, &mut out),
+        other => {
+            out.push_str(&yaml_scalar(other));
+            out.push('\n');
+        }
+    }
+    out
+}
+
+/// A mapping's entries at `indent`; with `inline_first`, the first key follows a `- ` already
+/// written.
+fn yaml_mapping(map: &serde_norway::Mapping, indent: usize, inline_first: bool, out: &mut String) {
+    use serde_norway::Value;
+    for (i, (key, value)) in map.iter().enumerate() {
+        if i > 0 || !inline_first {
+            out.push_str(&" ".repeat(indent));
+        }
+        out.push_str(&yaml_scalar(key));
+        out.push(':');
+        match value {
+            Value::Mapping(inner) if !inner.is_empty() => {
+                out.push('\n');
+                yaml_mapping(inner, indent + 2, false, out);
+            }
+            Value::Sequence(items) if !items.is_empty() => {
+                out.push('\n');
+                yaml_sequence(items, indent, out);
+            }
+            other => {
+                out.push(' ');
+                out.push_str(&yaml_scalar(other));
+                out.push('\n');
+            }
+        }
+    }
+}
+
+fn yaml_sequence(items: &[serde_norway::Value], indent: usize, out: &mut String) {
+    use serde_norway::Value;
+    for item in items {
+        out.push_str(&" ".repeat(indent));
+        out.push('-');
+        match item {
+            Value::Mapping(inner) if !inner.is_empty() => {
+                out.push(' ');
+                yaml_mapping(inner, indent + 2, true, out);
+            }
+            Value::Sequence(inner) if !inner.is_empty() => {
+                out.push('\n');
+                yaml_sequence(inner, indent + 2, out);
+            }
+            other => {
+                out.push(' ');
+                out.push_str(&yaml_scalar(other));
+                out.push('\n');
+            }
+        }
+    }
+}
+
+/// Words YAML 1.1 reads as booleans or null in any case: never written plain.
+const YAML_1_1_WORDS: &[&str] = &["y", "n", "yes", "no", "true", "false", "on", "off", "null"];
+
+fn yaml_scalar(value: &serde_norway::Value) -> String {
+    use serde_norway::Value;
+    match value {
+        Value::Null => "null".into(),
+        Value::Bool(b) => b.to_string(),
+        Value::Number(n) => n.to_string(),
+        Value::String(s) => {
+            let plain = s
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_alphabetic() || c == '/' || c == '_')
+                && s.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "_./-".contains(c))
+                && !YAML_1_1_WORDS.contains(&s.to_ascii_lowercase().as_str());
+            if plain {
+                s.clone()
+            } else {
+                // A JSON string is a YAML double-quoted scalar, escapes and all.
+                serde_json::Value::String(s.clone()).to_string()
+            }
+        }
+        Value::Mapping(_) => "{}".into(),
+        Value::Sequence(_) => "[]".into(),
+        Value::Tagged(tagged) => yaml_scalar(&tagged.value),
+    }
 }
 
 /// One container and what it was made from.
@@ -1196,6 +1295,73 @@ mod tests {
         let limits = c.resources.as_ref().unwrap().limits.as_ref().unwrap();
         assert_eq!(limits["memory"].0, "536870912");
         assert_eq!(limits["cpu"].0, "1500m");
+    }
+
+    #[test]
+    fn strings_a_yaml_reader_could_take_for_something_else_are_quoted() {
+        let tricky = [
+            "yes",
+            "No",
+            "ON",
+            "off",
+            "y",
+            "N",
+            "true",
+            "null",
+            "~",
+            "",
+            "0755",
+            "1_000",
+            "12:30",
+            "2001-12-14",
+            ".inf",
+            "- x",
+            "a: b",
+            "# c",
+            "say \"hi\"",
+            "back\\slash",
+            "two\nlines",
+            "tab\there",
+            "é",
+            "&anchor",
+            "*alias",
+            "!tag",
+            "%x",
+            "@x",
+            "`x`",
+            "{a}",
+            "[a]",
+            "a,b",
+            "?",
+            "|",
+            ">",
+            "'",
+            " lead",
+            "trail ",
+        ];
+        let value =
+            serde_norway::to_value(json!({"list": &tricky[..], "map": {"k": "yes"}})).unwrap();
+        let text = yaml_text(&value);
+        for line in text.lines().filter(|l| l.contains("- ")) {
+            let scalar = line.trim_start().trim_start_matches("- ");
+            assert!(scalar.starts_with('"'), "written plain: {line}");
+        }
+        assert!(text.contains("k: \"yes\""), "{text}");
+        let back: serde_json::Value = serde_norway::from_str(&text).unwrap();
+        assert_eq!(back["list"], json!(&tricky[..]));
+        for plain in ["web", "/srv/data", "NET_ADMIN", "a.b-c_d", "Never"] {
+            let value = serde_norway::Value::String(plain.into());
+            assert_eq!(yaml_scalar(&value), plain);
+        }
+        let nested =
+            serde_norway::to_value(json!({"a": [[1, 2], {"b": [], "c": {}}], "d": null})).unwrap();
+        let text = yaml_text(&nested);
+        let back: serde_json::Value = serde_norway::from_str(&text).unwrap();
+        assert_eq!(
+            back,
+            json!({"a": [[1, 2], {"b": [], "c": {}}], "d": null}),
+            "{text}"
+        );
     }
 
     #[test]
