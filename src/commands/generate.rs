@@ -268,6 +268,13 @@ fn image_reference(
         .ok()
         .filter(|(found, _)| found.id == image.id)
         .and_then(|(_, full)| full);
+    // Named by digest (`busybox@sha256:…`): that is already a pullable reference.
+    if let Ok(reference) = Reference::parse(&record.image)
+        && reference.digest.is_some()
+        && image.repo_digests.contains(&reference.to_string())
+    {
+        return (reference.to_string(), None);
+    }
     let name = named.or_else(|| image.names.first().cloned());
     let in_registry = |name: &str| {
         let repository = Reference::parse(name).map(|r| r.name()).ok();
@@ -281,7 +288,7 @@ fn image_reference(
         _ if !image.repo_digests.is_empty() => {
             let pushed = image.repo_digests[image.repo_digests.len() - 1].clone();
             let note = format!(
-                "container `{}`: image `{}` is not in that registry; using {pushed}, where it was pushed",
+                "container `{}`: image `{}` is in no registry under that name; using {pushed}, which is",
                 record.name, record.image
             );
             (pushed, Some(note))
@@ -289,7 +296,7 @@ fn image_reference(
         Some(name) => (
             name.clone(),
             Some(format!(
-                "container `{}`: image {name} exists only in this store (never pushed or pulled), so a cluster cannot pull it; push it first: nook push {name} REGISTRY/NAME[:TAG], then create the container from that name",
+                "container `{}`: image {name} exists only in this store (never pushed or pulled), so a cluster cannot pull it; push it first (nook push {name} REGISTRY/NAME[:TAG]) and run this again",
                 record.name
             )),
         ),

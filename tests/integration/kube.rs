@@ -318,5 +318,22 @@ fn what_cannot_go_to_a_cluster_is_refused_or_named() {
         )),
         "{pushed}"
     );
-    assert!(stderr.contains("where it was pushed"), "{stderr}");
+    assert!(
+        stderr.contains("in no registry under that name"),
+        "{stderr}"
+    );
+
+    // Created from a digest: written as it was named, with no warning.
+    let by_digest = format!(
+        "{}@{}",
+        fixtures::single_layer().repository,
+        fixtures::single_layer().manifest_digest
+    );
+    assert_success(&ctx.nook(&["create", "--name", "pinned", &by_digest]));
+    let (pod, stderr) = generate(&ctx, &["pinned"]);
+    assert_eq!(
+        containers(&pod)[0].image.as_deref(),
+        Some(by_digest.as_str())
+    );
+    assert!(!stderr.contains("warning"), "{stderr}");
 }
