@@ -20,14 +20,17 @@ fn read_pod(yaml: &str) -> Pod {
 }
 
 fn generate(ctx: &TestContext, names: &[&str]) -> (Pod, String) {
+    let (pod, _, stderr) = generate_text(ctx, names);
+    (pod, stderr)
+}
+
+fn generate_text(ctx: &TestContext, names: &[&str]) -> (Pod, String, String) {
     let mut args = vec!["generate", "kube"];
     args.extend_from_slice(names);
     let out = ctx.nook(&args);
     let yaml = assert_success(&out);
-    (
-        read_pod(&yaml),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    (read_pod(&yaml), yaml, stderr)
 }
 
 fn containers(pod: &Pod) -> &[Container] {
@@ -92,7 +95,9 @@ fn container_options_become_the_pods_fields() {
         "-c",
         "echo $GREETING",
     ]));
-    let (pod, stderr) = generate(&ctx, &["web_1"]);
+    let (pod, yaml, stderr) = generate_text(&ctx, &["web_1"]);
+    // YAML 1.1 readers (kubectl's) would take a plain `no` for false.
+    assert!(yaml.contains("value: \"no\"\n"), "{yaml}");
     assert!(
         stderr.contains("container `web_1` is named `web-1` in the Pod"),
         "{stderr}"
