@@ -104,15 +104,21 @@ pub fn kube(args: KubeArgs, ctx: &Ctx) -> Result<i32> {
     Ok(0)
 }
 
-/// The text of `path` as the container sees it: from the first of `dirs` (its own changes,
-/// then its image's layers from the top) that has it; None when deleted or missing.
+/// The text of `etc/NAME` as the container sees it: from the first of `dirs` (its own
+/// changes, then its image's layers from the top) that has it; None when deleted or missing.
+/// Links are not followed: they point into the host's file system here, not the container's.
 fn top_file(dirs: &[std::path::PathBuf], path: &str) -> Option<String> {
-    use std::os::unix::fs::FileTypeExt;
+    let (parent, _) = path.rsplit_once('/')?;
     for dir in dirs {
+        match std::fs::symlink_metadata(dir.join(parent)) {
+            Ok(meta) if meta.is_dir() => {}
+            Ok(_) => return None,
+            Err(_) => continue,
+        }
         match std::fs::symlink_metadata(dir.join(path)) {
-            // An overlay whiteout: deleted above the layers below.
-            Ok(meta) if meta.file_type().is_char_device() => return None,
-            Ok(_) => return std::fs::read_to_string(dir.join(path)).ok(),
+            Ok(meta) if meta.is_file() => return std::fs::read_to_string(dir.join(path)).ok(),
+            // A whiteout (an overlay's deletion), a link or anything else.
+            Ok(_) => return None,
             Err(_) => continue,
         }
     }
@@ -1571,6 +1577,31 @@ mod tests {
                 .unwrap_err()
                 .contains("unable to find user nobody")
         );
+    }
+
+    #[test]
+    fn account_files_come_from_the_top_layer_without_following_links() {
+        let top = tempfile::tempdir().unwrap();
+        let middle = tempfile::tempdir().unwrap();
+        let bottom = tempfile::tempdir().unwrap();
+        for dir in [&top, &middle, &bottom] {
+            std::fs::create_dir(dir.path().join("etc")).unwrap();
+        }
+        std::fs::write(bottom.path().join("etc/passwd"), "bottom").unwrap();
+        std::fs::write(bottom.path().join("etc/group"), "bottom").unwrap();
+        std::fs::write(middle.path().join("etc/passwd"), "middle").unwrap();
+        std::os::unix::fs::symlink("/etc/group", middle.path().join("etc/group")).unwrap();
+        let dirs: Vec<std::path::PathBuf> = [&top, &middle, &bottom]
+            .iter()
+            .map(|d| d.path().to_path_buf())
+            .collect();
+        assert_eq!(top_file(&dirs, "etc/passwd").as_deref(), Some("middle"));
+        assert_eq!(top_file(&dirs, "etc/group"), None);
+        // A layer whose etc is a link to the host's.
+        let linked = tempfile::tempdir().unwrap();
+        std::os::unix::fs::symlink("/etc", linked.path().join("etc")).unwrap();
+        let dirs = [linked.path().to_path_buf(), bottom.path().to_path_buf()];
+        assert_eq!(top_file(&dirs, "etc/passwd"), None);
     }
 
     #[test]
