@@ -69,11 +69,11 @@ pub fn kube(args: KubeArgs, ctx: &Ctx) -> Result<i32> {
             },
         });
     }
-    let generated = pod(&inputs, &host_path_type)?;
+    let generated = pod(&inputs, &host_path_type, args.service)?;
     for warning in &generated.warnings {
         eprintln!("warning: {warning}");
     }
-    let yaml = manifest_text(&generated.pod)?;
+    let yaml = manifest_text(&generated.pod, generated.service.as_ref())?;
     match &args.filename {
         None => print_out(&yaml)?,
         Some(path) => {
@@ -126,8 +126,14 @@ fn top_file(dirs: &[std::path::PathBuf], path: &str) -> Option<String> {
 }
 
 /// The YAML document, with Podman's hint of what to do with it.
-fn manifest_text(pod: &Pod) -> Result<String> {
-    let body = yaml_text(&serde_norway::to_value(pod).context("cannot write the Pod as YAML")?);
+fn manifest_text(pod: &Pod, service: Option<&Service>) -> Result<String> {
+    let mut body = yaml_text(&serde_norway::to_value(pod).context("cannot write the Pod as YAML")?);
+    if let Some(service) = service {
+        body.push_str("---\n");
+        body.push_str(&yaml_text(
+            &serde_norway::to_value(service).context("cannot write the Service as YAML")?,
+        ));
+    }
     Ok(format!(
         "# Save the output of this file and use kubectl create -f to import it into Kubernetes,\n\
          # or podman kube play to run it with Podman.\n\
@@ -336,6 +342,8 @@ fn host_path_type(path: &Path) -> &'static str {
 
 pub struct Generated {
     pub pod: Pod,
+    /// With `--service`: the Service for the Pod's published ports.
+    pub service: Option<Service>,
     pub warnings: Vec<String>,
 }
 
@@ -343,6 +351,7 @@ pub struct Generated {
 pub fn pod(
     containers: &[ContainerInput],
     host_path_type: &dyn Fn(&Path) -> &'static str,
+    with_service: bool,
 ) -> Result<Generated> {
     let first = containers.first().context("no container to put in a Pod")?;
     let pod_name = format!("{}-pod", dns_label(&first.record.name, 59));
@@ -382,7 +391,7 @@ pub fn pod(
             .filter(|p| p.host_port == 0)
             .map(|p| p.key())
             .collect();
-        if !unpinned.is_empty() {
+        if !unpinned.is_empty() && !with_service {
             warnings.push(format!(
                 "container `{}`: ports {} are published on host ports chosen at start; the Pod lists them without hostPort, so a cluster does not publish them (use a Service, or create the container with -p HOST_PORT:PORT)",
                 record.name,
@@ -486,7 +495,20 @@ pub fn pod(
     spec.volumes = volumes.list;
     let mut labels = BTreeMap::new();
     labels.insert("app".to_string(), pod_name.clone());
+    let service = if with_service {
+        let service = service_for(&pod_name, &mut spec.containers);
+        if service.is_none() {
+            warnings.push(
+                "no container publishes a port, so no Service is written (create them with -p)"
+                    .into(),
+            );
+        }
+        service
+    } else {
+        None
+    };
     Ok(Generated {
+        service,
         pod: Pod {
             api_version: "v1",
             kind: "Pod",
@@ -498,6 +520,49 @@ pub fn pod(
             spec,
         },
         warnings,
+    })
+}
+
+/// The Service (NodePort, as Podman's `-s`) that selects the Pod by its `app` label and
+/// carries every published port, which then leave the containers' hostPort: a cluster
+/// reaches the Pod through the Service, and a hostPort would only tie it to one node.
+fn service_for(pod_name: &str, containers: &mut [Container]) -> Option<Service> {
+    let mut ports: Vec<ServicePort> = Vec::new();
+    for port in containers.iter_mut().flat_map(|c| c.ports.iter_mut()) {
+        port.host_port = None;
+        port.host_ip = None;
+        let name = format!(
+            "{}-{}",
+            port.container_port,
+            port.protocol.to_ascii_lowercase()
+        );
+        if !ports.iter().any(|p| p.name == name) {
+            ports.push(ServicePort {
+                name,
+                port: port.container_port,
+                target_port: port.container_port,
+                protocol: port.protocol,
+            });
+        }
+    }
+    if ports.is_empty() {
+        return None;
+    }
+    let mut labels = BTreeMap::new();
+    labels.insert("app".to_string(), pod_name.to_string());
+    Some(Service {
+        api_version: "v1",
+        kind: "Service",
+        metadata: ObjectMeta {
+            name: pod_name.to_string(),
+            labels: labels.clone(),
+            annotations: BTreeMap::new(),
+        },
+        spec: ServiceSpec {
+            ports,
+            selector: labels,
+            service_type: "NodePort",
+        },
     })
 }
 
@@ -1052,6 +1117,33 @@ pub struct EmptyDir {
 }
 
 #[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Service {
+    pub api_version: &'static str,
+    pub kind: &'static str,
+    pub metadata: ObjectMeta,
+    pub spec: ServiceSpec,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ServiceSpec {
+    pub ports: Vec<ServicePort>,
+    pub selector: BTreeMap<String, String>,
+    #[serde(rename = "type")]
+    pub service_type: &'static str,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ServicePort {
+    /// `80-tcp`: a Service with several ports must name each.
+    pub name: String,
+    pub port: u16,
+    pub target_port: u16,
+    pub protocol: &'static str,
+}
+
+#[derive(Debug, Serialize)]
 pub struct HostAlias {
     pub ip: String,
     pub hostnames: Vec<String>,
@@ -1121,15 +1213,19 @@ mod tests {
                 accounts: Accounts::default(),
             })
             .collect();
-        let generated = pod(&inputs, &|p| {
-            if p.to_string_lossy().ends_with(".file") {
-                "File"
-            } else {
-                "Directory"
-            }
-        })
+        let generated = pod(
+            &inputs,
+            &|p| {
+                if p.to_string_lossy().ends_with(".file") {
+                    "File"
+                } else {
+                    "Directory"
+                }
+            },
+            false,
+        )
         .unwrap();
-        let yaml = manifest_text(&generated.pod).unwrap();
+        let yaml = manifest_text(&generated.pod, None).unwrap();
         let pod: k8s::Pod = serde_norway::from_str(&yaml).unwrap_or_else(|e| panic!("{e}\n{yaml}"));
         (pod, generated.warnings)
     }
@@ -1378,6 +1474,74 @@ mod tests {
     }
 
     #[test]
+    fn a_service_carries_the_published_ports_instead_of_host_ports() {
+        let mut web = record("web", from_image());
+        web.config.ports = vec![
+            PortMapping::new("127.0.0.1", 8080, 80, Protocol::Tcp),
+            PortMapping::new("", 0, 53, Protocol::Udp),
+        ];
+        let mut side = record("side", from_image());
+        side.id = ID.replace('0', "d");
+        side.config.ports = vec![PortMapping::new("", 9090, 80, Protocol::Tcp)];
+        let records = [web, side];
+        let inputs: Vec<ContainerInput> = records
+            .iter()
+            .map(|record| ContainerInput {
+                record,
+                image_config: image(),
+                image: "busybox".into(),
+                image_note: None,
+                accounts: Accounts::default(),
+            })
+            .collect();
+        let generated = pod(&inputs, &|_| "Directory", true).unwrap();
+        assert!(generated.warnings.is_empty(), "{:?}", generated.warnings);
+        let text = manifest_text(&generated.pod, generated.service.as_ref()).unwrap();
+        let (pod_text, service_text) = text.split_once("\n---\n").unwrap();
+        let read: k8s::Pod = serde_norway::from_str(pod_text).unwrap();
+        let service: k8s::Service = serde_norway::from_str(service_text).unwrap();
+        for container in read.spec.unwrap().containers {
+            for port in container.ports.unwrap() {
+                assert_eq!((port.host_port, port.host_ip), (None, None));
+            }
+        }
+        assert_eq!(service.metadata.name.as_deref(), Some("web-pod"));
+        let spec = service.spec.unwrap();
+        assert_eq!(spec.type_.as_deref(), Some("NodePort"));
+        assert_eq!(
+            spec.selector.unwrap()["app"],
+            "web-pod".to_string(),
+            "the Pod's label"
+        );
+        let ports: Vec<_> = spec
+            .ports
+            .unwrap()
+            .into_iter()
+            .map(|p| (p.name.unwrap(), p.port, p.protocol.unwrap(), p.node_port))
+            .collect();
+        assert_eq!(
+            ports,
+            [
+                ("80-tcp".to_string(), 80, "TCP".to_string(), None),
+                ("53-udp".to_string(), 53, "UDP".to_string(), None)
+            ]
+        );
+
+        // Nothing published: no Service, and why.
+        let plain = record("plain", from_image());
+        let inputs = [ContainerInput {
+            record: &plain,
+            image_config: image(),
+            image: "busybox".into(),
+            image_note: None,
+            accounts: Accounts::default(),
+        }];
+        let generated = pod(&inputs, &|_| "Directory", true).unwrap();
+        assert!(generated.service.is_none());
+        assert!(generated.warnings[0].contains("no Service is written"));
+    }
+
+    #[test]
     fn cpu_quantities() {
         assert_eq!(cpu_quantity(2.0), "2");
         assert_eq!(cpu_quantity(0.5), "500m");
@@ -1541,7 +1705,7 @@ mod tests {
                     accounts: Accounts::default(),
                 })
                 .collect();
-            pod(&inputs, &|_| "Directory")
+            pod(&inputs, &|_| "Directory", false)
         };
         let err = inputs(std::slice::from_ref(&sharing)).err().unwrap();
         assert!(

@@ -4,7 +4,7 @@
 
 use std::os::unix::fs::PermissionsExt;
 
-use k8s_openapi::api::core::v1::{Container, Pod};
+use k8s_openapi::api::core::v1::{Container, Pod, Service};
 
 use crate::harness::fixtures;
 use crate::harness::{TestContext, assert_failure, assert_one_error_line, assert_success};
@@ -199,6 +199,27 @@ fn container_options_become_the_pods_fields() {
     let empty = volume.empty_dir.unwrap();
     assert_eq!(empty.medium.as_deref(), Some("Memory"));
     assert_eq!(empty.size_limit.unwrap().0, (16u64 << 20).to_string());
+
+    // With a Service, the ports go to it and leave the Pod's hostPort.
+    let yaml = assert_success(&ctx.nook(&["generate", "kube", "--service", "web_1"]));
+    let (pod_text, service_text) = yaml.split_once("\n---\n").expect("two documents");
+    let pod = read_pod(pod_text);
+    let ports = containers(&pod)[0].ports.clone().unwrap();
+    assert!(ports.iter().all(|p| p.host_port.is_none()), "{ports:?}");
+    let service: Service = serde_norway::from_str(service_text).unwrap();
+    let spec = service.spec.unwrap();
+    assert_eq!(spec.type_.as_deref(), Some("NodePort"));
+    assert_eq!(spec.selector.unwrap()["app"], "web-1-pod");
+    let ports: Vec<(i32, Option<String>)> = spec
+        .ports
+        .unwrap()
+        .into_iter()
+        .map(|p| (p.port, p.protocol))
+        .collect();
+    assert_eq!(
+        ports,
+        [(80, Some("TCP".to_string())), (53, Some("UDP".to_string()))]
+    );
 }
 
 #[test]
