@@ -149,6 +149,12 @@ pub enum Command {
     /// Show nook's version, the compiler and commit it was built from, and the platform
     #[command(after_help = VERSION_HELP)]
     Version(VersionArgs),
+    /// Generate Kubernetes YAML from containers (Podman's `generate kube`)
+    #[command(subcommand)]
+    Generate(GenerateCommand),
+    /// Kubernetes YAML: `nook kube generate` is `nook generate kube`, as in Podman 4.4+
+    #[command(subcommand)]
+    Kube(KubeCommand),
     /// (internal) The per-container monitor, started by run and start
     #[command(name = "__monitor", hide = true)]
     Monitor(MonitorArgs),
@@ -1074,4 +1080,33 @@ mod tests {
             "man pages out of date (stale: {stale:?}, extra: {extra:?}); run NOOK_UPDATE_MAN=1 cargo test man_pages"
         );
     }
+}
+
+const KUBE_HELP: &str = "One Pod holds all the named containers, named after the first one (NAME-pod). Each container keeps its image (fully qualified), command, environment, working directory, ports, user, capabilities and limits; bind mounts become hostPath volumes, named volumes persistentVolumeClaims, --tmpfs emptyDir volumes in memory. What differs from the image's defaults is written; what a Pod cannot express is named on stderr. An image that was never pushed is named on stderr too: a cluster pulls images from a registry, so push it first.\n\nWith --service a Service of type NodePort selects the Pod and carries its published ports (the cluster picks each nodePort), as `podman generate kube -s` writes it.\n\nExamples:\n  nook generate kube web > web.yaml\n  nook generate kube -s -f app.yaml web db\n  podman kube play app.yaml";
+
+#[derive(Debug, Subcommand)]
+pub enum GenerateCommand {
+    /// Write a Kubernetes Pod manifest (YAML) for containers
+    #[command(after_help = KUBE_HELP)]
+    Kube(KubeArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KubeCommand {
+    /// Write a Kubernetes Pod manifest (YAML) for containers
+    #[command(after_help = KUBE_HELP)]
+    Generate(KubeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct KubeArgs {
+    /// Write the YAML to FILE (replaced whole, never half-written) instead of stdout
+    #[arg(short = 'f', long = "filename", value_name = "FILE")]
+    pub filename: Option<PathBuf>,
+    /// Also write a Service (type NodePort) for the published ports, which then leave the Pod's hostPort
+    #[arg(short, long)]
+    pub service: bool,
+    /// Containers to put in the Pod: names or IDs
+    #[arg(required = true, value_name = "CONTAINER")]
+    pub containers: Vec<String>,
 }

@@ -9,6 +9,7 @@ mod diff;
 mod doctor;
 mod exec;
 mod export;
+mod generate;
 mod history;
 mod images;
 mod import;
@@ -169,6 +170,8 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::System(command) => system::run(command, &ctx),
         Command::Info(args) => info::run(args, &ctx),
         Command::Version(args) => version::run(args),
+        Command::Generate(crate::cli::GenerateCommand::Kube(args))
+        | Command::Kube(crate::cli::KubeCommand::Generate(args)) => generate::kube(args, &ctx),
         Command::Monitor(args) => {
             // Started into a fresh user namespace (the child's side of the handshake), or
             // re-executed inside one already; never on the host side.

@@ -676,7 +676,7 @@ pub struct ExecPlan {
     groups: Vec<u32>,
 }
 
-const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 impl ExecPlan {
     /// Resolves user, environment, working directory and the executable inside the

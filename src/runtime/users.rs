@@ -19,10 +19,8 @@ struct PasswdEntry {
     home: String,
 }
 
-fn passwd(root: &Path) -> Vec<PasswdEntry> {
-    std::fs::read_to_string(root.join("etc/passwd"))
-        .unwrap_or_default()
-        .lines()
+fn passwd(text: &str) -> Vec<PasswdEntry> {
+    text.lines()
         .filter_map(|line| {
             let f: Vec<&str> = line.split(':').collect();
             if f.len() < 7 {
@@ -39,10 +37,8 @@ fn passwd(root: &Path) -> Vec<PasswdEntry> {
 }
 
 /// (name, gid, members)
-fn groups(root: &Path) -> Vec<(String, u32, Vec<String>)> {
-    std::fs::read_to_string(root.join("etc/group"))
-        .unwrap_or_default()
-        .lines()
+fn groups(text: &str) -> Vec<(String, u32, Vec<String>)> {
+    text.lines()
         .filter_map(|line| {
             let f: Vec<&str> = line.split(':').collect();
             if f.len() < 4 {
@@ -61,11 +57,17 @@ fn groups(root: &Path) -> Vec<(String, u32, Vec<String>)> {
 /// Resolves `spec` (`""`, `name`, `uid`, `name:group`, `uid:gid`) inside the file system at
 /// `root`. An unknown name is an error; an unknown number is allowed, as in Docker.
 pub fn resolve(root: &Path, spec: &str) -> Result<User, String> {
+    let read = |name: &str| std::fs::read_to_string(root.join(name)).unwrap_or_default();
+    resolve_in(&read("etc/passwd"), &read("etc/group"), spec)
+}
+
+/// [`resolve`] against the text of an /etc/passwd and an /etc/group (empty when missing).
+pub fn resolve_in(passwd_text: &str, group_text: &str, spec: &str) -> Result<User, String> {
     let (user_part, group_part) = match spec.split_once(':') {
         Some((u, g)) => (u, Some(g)),
         None => (spec, None),
     };
-    let users = passwd(root);
+    let users = passwd(passwd_text);
     let user_part = if user_part.is_empty() { "0" } else { user_part };
     let entry = match user_part.parse::<u32>() {
         Ok(uid) => users.iter().find(|e| e.uid == uid),
@@ -76,7 +78,7 @@ pub fn resolve(root: &Path, spec: &str) -> Result<User, String> {
     let uid = entry
         .map(|e| e.uid)
         .unwrap_or_else(|| user_part.parse().unwrap_or(0));
-    let all_groups = groups(root);
+    let all_groups = groups(group_text);
     let gid = match group_part {
         Some(g) => match g.parse::<u32>() {
             Ok(gid) => gid,

@@ -17,6 +17,7 @@ mod harness_selftest;
 mod hostile;
 mod image_commands;
 mod isolation;
+mod kube;
 mod network;
 mod ports;
 mod pull;
