@@ -1,6 +1,8 @@
 use clap::Parser;
 
 fn main() {
+    // Before anything prints: a shell asking for completions gets only them.
+    nook::commands::completion::complete_if_asked();
     let cli = match nook::cli::Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {

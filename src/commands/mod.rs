@@ -3,7 +3,7 @@
 
 mod attach;
 mod commit;
-mod completion;
+pub mod completion;
 mod container;
 mod diff;
 mod doctor;

@@ -2,6 +2,7 @@
 //! registry on 127.0.0.1 serving images the tests build themselves. See `harness/mod.rs`.
 
 mod commit;
+mod completion;
 mod concurrency;
 mod containers;
 mod crash;
