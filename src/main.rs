@@ -20,9 +20,9 @@ fn main() {
         Ok(code) => std::process::exit(code),
         Err(err) if nook::error::is_broken_pipe(&err) => std::process::exit(0),
         Err(err) => {
-            eprintln!("{}", nook::error::render(&err));
+            nook::error::eprint_line(&nook::error::render(&err));
             if let Some(hint) = nook::error::hint(&err) {
-                eprintln!("Hint: {hint}");
+                nook::error::eprint_line(&format!("Hint: {hint}"));
             }
             std::process::exit(nook::error::exit_code(&err));
         }

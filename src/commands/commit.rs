@@ -33,7 +33,7 @@ pub fn run(args: CommitArgs, ctx: &Ctx) -> Result<i32> {
     if args.pause && userns::inside()?.is_none() {
         return paused(&args, ctx);
     }
-    let ns = userns::enter(&ctx.paths.runtime, &|m| eprintln!("{m}"))?;
+    let ns = userns::enter(&ctx.paths.runtime, &|m| crate::error::eprint_line(m))?;
     let store = ctx.store()?;
     // The new layer is stored before the image record names it: the store's clean-up must
     // wait (system check --repair, system prune).
@@ -75,7 +75,7 @@ pub fn run(args: CommitArgs, ctx: &Ctx) -> Result<i32> {
         }
     })?;
     for warning in &layer.warnings {
-        eprintln!("warning: new layer: {warning}");
+        crate::error::warn(&format!("new layer: {warning}"));
     }
 
     let config = commit_config(&base_config, &record, &layer.diff_id, &args)?;
@@ -200,7 +200,7 @@ fn paused(args: &CommitArgs, ctx: &Ctx) -> Result<i32> {
     };
     let result = userns::spawn(
         &ctx.paths.runtime,
-        &|m| eprintln!("{m}"),
+        &|m| crate::error::eprint_line(m),
         std::env::args_os().skip(1),
         IdLayout::Standard,
         false,

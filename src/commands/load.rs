@@ -32,7 +32,7 @@ pub fn run(args: LoadArgs, ctx: &Ctx) -> Result<i32> {
     }
     // Before any thread exists: layers are extracted as root of the user namespace so that
     // their files keep the owners the archive gives them.
-    let ns = userns::enter(&ctx.paths.runtime, &|m| eprintln!("{m}"))?;
+    let ns = userns::enter(&ctx.paths.runtime, &|m| crate::error::eprint_line(m))?;
     let store = ctx.store()?;
     let (input, source) = match &args.input {
         Some(path) if path.is_dir() => bail!(
@@ -86,7 +86,7 @@ fn load(store: &Store, input: Input, ns: Namespace, quiet: bool) -> Result<Vec<L
     let plan = read::plan(&archive, &PlatformSpec::host())?;
     if !quiet {
         for warning in &plan.warnings {
-            eprintln!("warning: {warning}");
+            crate::error::warn(&warning.to_string());
         }
     }
     // Every blob digest the archive states, before anything is extracted: a blob that lies
@@ -154,7 +154,7 @@ fn import_and_record(
             added.push(layer.diff_id.clone());
             if !quiet {
                 for warning in &imported.warnings {
-                    eprintln!("warning: layer {}: {warning}", layer.diff_id.short());
+                    crate::error::warn(&format!("layer {}: {warning}", layer.diff_id.short()));
                 }
                 eprintln!("{}: Loaded", layer.diff_id.short());
             }
@@ -221,6 +221,8 @@ fn roll_back(store: &Store, added: &[Digest]) {
         Ok(())
     });
     if let Err(e) = trashed.and_then(|()| Ok(store.purge_trash()?)) {
-        eprintln!("warning: cannot remove the layers of the failed load: {e:#}");
+        crate::error::warn(&format!(
+            "cannot remove the layers of the failed load: {e:#}"
+        ));
     }
 }

@@ -82,10 +82,10 @@ impl Ctx {
     /// Warns once per invocation about a runtime directory fallback, for commands that use it.
     pub fn warn_runtime_fallback(&self) {
         if let Some(reason) = &self.paths.runtime_fallback_reason {
-            eprintln!(
-                "warning: {reason}; using {} for runtime state (log in properly, or: export XDG_RUNTIME_DIR=/run/user/$(id -u))",
+            crate::error::warn(&format!(
+                "{reason}; using {} for runtime state (log in properly, or: export XDG_RUNTIME_DIR=/run/user/$(id -u))",
                 self.paths.runtime_base.display()
-            );
+            ));
         }
     }
 }
@@ -291,7 +291,7 @@ pub fn for_each_input(
         match action(input) {
             Ok(line) => print_out(&format!("{line}\n"))?,
             Err(e) => {
-                eprintln!("{}", crate::error::render(&e));
+                crate::error::eprint_line(&crate::error::render(&e));
                 failed = true;
             }
         }

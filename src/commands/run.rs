@@ -84,7 +84,7 @@ fn image_for_run(
         "--for-run".into(),
         args.image.clone().into(),
     ];
-    let notice = |m: &str| eprintln!("{m}");
+    let notice = |m: &str| crate::error::eprint_line(m);
     let status =
         userns::spawn(&ctx.paths.runtime, &notice, pull, IdLayout::Standard, false)?.wait()?;
     if status != 0 {
@@ -130,7 +130,7 @@ pub fn launch(
     if remove_on_failure {
         args.push("--remove-on-failure".into());
     }
-    let notice = |m: &str| eprintln!("{m}");
+    let notice = |m: &str| crate::error::eprint_line(m);
     if foreground {
         args.push("--foreground".into());
         if inside {
@@ -183,7 +183,7 @@ pub fn create(args: RunArgs, ctx: &Ctx) -> Result<i32> {
 
 /// Enters nook's user namespace, finds or pulls the image, and stores the new container.
 fn create_record(args: &RunArgs, parsed: &ParsedOptions, ctx: &Ctx) -> Result<ContainerRecord> {
-    let ns = userns::enter(&ctx.paths.runtime, &|m| eprintln!("{m}"))?;
+    let ns = userns::enter(&ctx.paths.runtime, &|m| crate::error::eprint_line(m))?;
     let store = ctx.store()?;
     // From finding the image to recording the container that uses it, `rmi` waits.
     let _adding = store.hold_additions()?;

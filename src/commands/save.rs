@@ -38,7 +38,7 @@ pub fn run(args: SaveArgs, ctx: &Ctx) -> Result<i32> {
     let registries = ctx.registries()?;
     // Layer files belong to subordinate ids (and some are unreadable to their owner alone):
     // only root of the user namespace can read them all. Before any thread exists.
-    userns::enter(&ctx.paths.runtime, &|m| eprintln!("{m}"))?;
+    userns::enter(&ctx.paths.runtime, &|m| crate::error::eprint_line(m))?;
     let store = ctx.store()?;
     let images = collect(&store, &registries, &args.images)?;
     let layers = StoreLayers(&store);

@@ -326,7 +326,7 @@ fn plan_maps(
             runtime_dir,
             "single-id-map",
             &format!(
-                "warning: using a single-id user namespace because {why}; files owned by other users in images appear as root's"
+                "Warning: using a single-id user namespace because {why}; files owned by other users in images appear as root's"
             ),
             notice,
         );

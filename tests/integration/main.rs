@@ -5,6 +5,7 @@ mod commit;
 mod completion;
 mod concurrency;
 mod containers;
+mod conventions;
 mod crash;
 mod diff;
 mod doctor;
