@@ -40,7 +40,9 @@ pub enum Command {
     )]
     Images(ImagesArgs),
     /// Give an image another name
-    #[command(after_help = "Example:\n  nook tag busybox 127.0.0.1:5000/me/busybox:1.0")]
+    #[command(
+        after_help = "Examples:\n  nook tag busybox 127.0.0.1:5000/me/busybox:1.0\n  nook tag 127.0.0.1:5000/team/app:1.0 app:stable"
+    )]
     Tag(TagArgs),
     /// Remove images (untag; delete when the last name goes)
     #[command(
@@ -59,7 +61,9 @@ pub enum Command {
     )]
     Inspect(InspectArgs),
     /// Show how an image was built, layer by layer
-    #[command(after_help = "Example:\n  nook history busybox")]
+    #[command(
+        after_help = "Examples:\n  nook history busybox\n  nook history --no-trunc --format '{{.CreatedBy}}' busybox"
+    )]
     History(HistoryArgs),
     /// Store credentials for a registry
     #[command(
@@ -89,10 +93,10 @@ pub enum Command {
     #[command(after_help = "Examples:\n  nook kill web\n  nook kill -s HUP web")]
     Kill(KillArgs),
     /// Stop, then start containers
-    #[command(after_help = "Example:\n  nook restart web")]
+    #[command(after_help = "Examples:\n  nook restart web\n  nook restart -t 2 web job")]
     Restart(StopArgs),
     /// Wait for containers to exit and print their exit codes
-    #[command(after_help = "Example:\n  nook wait job")]
+    #[command(after_help = "Examples:\n  nook wait job\n  nook start job && nook wait job")]
     Wait(ContainersArgs),
     /// Remove containers
     #[command(after_help = "Examples:\n  nook rm job\n  nook rm -f web")]
@@ -115,11 +119,11 @@ pub enum Command {
     Exec(ExecArgs),
     /// Attach your terminal to a running container (detach with Ctrl-P Ctrl-Q)
     #[command(
-        after_help = "A container started with -t gets your keystrokes and window size; one without a terminal shows its new output until it exits.\n\nExample:\n  nook run -dit --name dev busybox sh\n  nook attach dev"
+        after_help = "A container started with -t gets your keystrokes and window size; one without a terminal shows its new output until it exits.\n\nExamples:\n  nook run -dit --name dev busybox sh\n  nook attach dev"
     )]
     Attach(AttachArgs),
     /// Rename a container
-    #[command(after_help = "Example:\n  nook rename sweet_keldysh web")]
+    #[command(after_help = "Examples:\n  nook rename sweet_keldysh web")]
     Rename(RenameArgs),
     /// List the files and directories a container added (A), changed (C) or deleted (D)
     #[command(after_help = DIFF_HELP)]
@@ -134,13 +138,22 @@ pub enum Command {
     #[command(after_help = IMPORT_HELP)]
     Import(ImportArgs),
     /// Manage containers
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  nook container diff web\n  nook container export -o web.tar web\n  nook container prune -f"
+    )]
     Container(ContainerCommand),
     /// Manage images
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  nook image prune\n  nook image prune -a -f"
+    )]
     Image(ImageCommand),
     /// Look after the store: check and repair it, show its disk usage, prune it, reset it
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  nook system doctor\n  nook system df\n  nook system check --repair\n  nook system prune -f"
+    )]
     System(SystemCommand),
     /// Show how nook runs here: host, rootless setup, store, storage drivers, network helpers
     #[command(after_help = INFO_HELP)]
@@ -150,7 +163,7 @@ pub enum Command {
     Monitor(MonitorArgs),
     /// Print a shell completion script
     #[command(
-        after_help = "Example:\n  nook completion bash > ~/.local/share/bash-completion/completions/nook"
+        after_help = "The script calls nook back to complete subcommands, flags, and the names of your containers and images.\n\nExamples:\n  nook completion bash > ~/.local/share/bash-completion/completions/nook\n  echo 'source <(nook completion zsh)' >> ~/.zshrc\n  nook completion fish > ~/.config/fish/completions/nook.fish"
     )]
     Completion(CompletionArgs),
 }
@@ -620,6 +633,7 @@ pub enum ContainerCommand {
     #[command(after_help = EXPORT_HELP)]
     Export(ExportArgs),
     /// Remove all stopped containers
+    #[command(after_help = "Examples:\n  nook container prune\n  nook container prune -f")]
     Prune(PruneArgs),
 }
 
@@ -931,6 +945,35 @@ mod tests {
     fn cli_definition_is_consistent() {
         use clap::CommandFactory;
         Cli::command().debug_assert();
+    }
+
+    /// Every command's help ends with examples, as Docker's reference pages do.
+    #[test]
+    fn every_command_has_examples() {
+        use clap::CommandFactory;
+        let mut missing = Vec::new();
+        let mut todo = vec![(String::new(), Cli::command())];
+        while let Some((parent, cmd)) = todo.pop() {
+            let path = format!("{parent} {}", cmd.get_name()).trim().to_string();
+            if cmd.is_hide_set() || cmd.get_name() == "help" {
+                continue;
+            }
+            let help = [cmd.get_after_help(), cmd.get_after_long_help()]
+                .into_iter()
+                .flatten()
+                .map(|h| h.to_string())
+                .collect::<String>();
+            if !help.contains("Examples:\n  nook ") {
+                missing.push(path.clone());
+            }
+            todo.extend(cmd.get_subcommands().map(|s| (path.clone(), s.clone())));
+        }
+        missing.sort();
+        assert!(
+            missing.is_empty(),
+            "no `Examples:` in the help of: {}",
+            missing.join(", ")
+        );
     }
 
     /// The pages in `man/` must match the CLI; `NOOK_UPDATE_MAN=1 cargo test man_pages`
