@@ -333,27 +333,36 @@ fn all_ranges(text: &str) -> Vec<(String, u64, u64)> {
         .collect()
 }
 
-/// A free range of [`RANGE_SIZE`] ids after every range of both files (aligned, at least
-/// 100000), as `helpers/test-user` picks one.
+/// The first range of [`RANGE_SIZE`] ids that starts at a multiple of [`RANGE_SIZE`], at or
+/// above 100000, and overlaps no range of either file: the one `helpers/subids` gives.
 pub fn free_range(files: &[Option<&str>]) -> u64 {
-    let end = files
+    let taken: Vec<(u64, u64)> = files
         .iter()
         .flatten()
         .flat_map(|t| all_ranges(t))
-        .map(|(_, start, count)| start + count)
-        .max()
-        .unwrap_or(0);
+        .map(|(_, start, count)| (start, start.saturating_add(count)))
+        .collect();
     let size = u64::from(RANGE_SIZE);
-    end.div_ceil(size).saturating_mul(size).max(100_000)
+    let mut start = 100_000u64.div_ceil(size) * size;
+    loop {
+        let clash = taken
+            .iter()
+            .filter(|(lo, hi)| *lo < start + size && start < *hi)
+            .map(|(_, hi)| *hi)
+            .max();
+        match clash {
+            None => return start,
+            Some(hi) => start = hi.div_ceil(size).saturating_mul(size),
+        }
+    }
 }
 
 fn subids(check: &'static str, file: &str, text: Option<&str>, f: &Facts) -> Finding {
     let start = free_range(&[f.subuid.as_deref(), f.subgid.as_deref()]);
     let end = start + u64::from(RANGE_SIZE) - 1;
-    let add = format!(
-        "sudo usermod --add-subuids {start}-{end} --add-subgids {start}-{end} {}",
-        f.user
-    );
+    // usermod's flags for this file: --add-subuids / --del-subgids …
+    let flag = |verb: &str| format!("--{verb}-{check}s");
+    let add = format!("sudo usermod {} {start}-{end} {}", flag("add"), f.user);
     let text = text.unwrap_or("");
     let mine = idmap::parse_subid(text, &f.user, f.uid);
     if mine.is_empty() {
@@ -364,7 +373,10 @@ fn subids(check: &'static str, file: &str, text: Option<&str>, f: &Facts) -> Fin
                 "{} has no range in {file}: nook uses a single-id user namespace, where files images give to other users appear as root's",
                 f.user
             ),
-            add,
+            format!(
+                "sudo helpers/subids {} (from nook's sources; it gives both ranges), or: {add}",
+                f.user
+            ),
         );
     }
     let uid = f.uid.to_string();
@@ -383,8 +395,8 @@ fn subids(check: &'static str, file: &str, text: Option<&str>, f: &Facts) -> Fin
                     f.user, r.start, r.count
                 ),
                 format!(
-                    "sudo usermod --del-subuids {lo}-{} --del-subgids {lo}-{} {} && {add}",
-                    hi - 1,
+                    "sudo usermod {} {lo}-{} {} && {add}",
+                    flag("del"),
                     hi - 1,
                     f.user
                 ),
@@ -405,7 +417,19 @@ fn subids(check: &'static str, file: &str, text: Option<&str>, f: &Facts) -> Fin
                 "{}'s range in {file} ({listed}) has {total} ids, fewer than {RANGE_SIZE}: images with files of higher ids fail to extract",
                 f.user
             ),
-            add,
+            format!(
+                "sudo usermod {} {} && {add}",
+                mine.iter()
+                    .map(|r| format!(
+                        "{} {}-{}",
+                        flag("del"),
+                        r.start,
+                        u64::from(r.start) + u64::from(r.count) - 1
+                    ))
+                    .collect::<Vec<_>>()
+                    .join(" "),
+                f.user
+            ),
         );
     }
     ok(check, format!("{listed} ({total} ids)"))

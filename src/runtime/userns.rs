@@ -315,8 +315,16 @@ fn plan_maps(
                 Some(&read("/etc/subgid")?),
             ]);
             let end = free + u64::from(crate::doctor::RANGE_SIZE) - 1;
+            let mut flags = Vec::new();
+            if sub_uids.is_empty() {
+                flags.push(format!("--add-subuids {free}-{end}"));
+            }
+            if sub_gids.is_empty() {
+                flags.push(format!("--add-subgids {free}-{end}"));
+            }
             format!(
-                "user `{name}` has no subordinate id range in /etc/subuid and /etc/subgid (an administrator can add one: sudo usermod --add-subuids {free}-{end} --add-subgids {free}-{end} {name}; `nook system doctor` checks the rest)"
+                "user `{name}` has no subordinate id range in /etc/subuid and /etc/subgid (an administrator can add one: sudo helpers/subids {name}, from nook's sources, or sudo usermod {} {name}; `nook system doctor` checks the rest)",
+                flags.join(" ")
             )
         };
         if layout == IdLayout::KeepId {

@@ -23,6 +23,7 @@ mod push;
 mod registries;
 mod run;
 mod save_load;
+mod subids;
 mod system;
 mod tls;
 mod token_auth;
