@@ -281,6 +281,9 @@ pub struct SaveArgs {
     /// Archive format
     #[arg(long, value_enum, default_value_t = SaveFormat::DockerArchive)]
     pub format: SaveFormat,
+    /// No progress on standard error (as Podman's)
+    #[arg(short, long)]
+    pub quiet: bool,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]

@@ -57,8 +57,16 @@ pub fn run(args: CommitArgs, ctx: &Ctx) -> Result<i32> {
             out.flush().context("cannot write the layer")?;
             Ok(report)
         });
-        let mut reader = reader;
+        // Packing a big change takes a while: a live count on a terminal, cleared when done
+        // (stdout gets only the ID, as Docker's).
+        let progress = super::progress::Progress::new(args.quiet);
+        let task = progress.counter("new layer", "Writing");
+        let mut reader = super::progress::Counted {
+            inner: reader,
+            task: &task,
+        };
         let stored = store.import_layer(&mut reader, None, ns);
+        task.clear();
         // The packer stops with a broken pipe when the store gave up first: its own error
         // is then the one that says why, if it has one.
         drop(reader);

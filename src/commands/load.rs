@@ -12,6 +12,7 @@ use std::io::IsTerminal;
 use anyhow::{Context, Result, bail};
 use chrono::Utc;
 
+use super::progress::{Counted, Progress};
 use super::{Ctx, familiar_repo_tag, print_out};
 use crate::cli::LoadArgs;
 use crate::image::archive::read::{
@@ -124,6 +125,7 @@ fn import_and_record(
     quiet: bool,
     added: &mut Vec<Digest>,
 ) -> Result<Vec<Loaded>> {
+    let progress = Progress::new(quiet);
     let mut done: HashSet<Digest> = HashSet::new();
     for image in images {
         for layer in &image.layers {
@@ -131,33 +133,43 @@ fn import_and_record(
                 continue;
             }
             let what = || format!("layer {} (`{}`)", layer.diff_id, layer.entry);
-            let mut stream = layer_stream(archive, layer)?;
+            let stream = layer_stream(archive, layer)?;
+            let short = layer.diff_id.short();
             if store.has_layer(&layer.diff_id) {
                 // Nothing to extract, but the archive must still hold what it says.
-                let (actual, _) = HashingReader::new(&mut stream)
-                    .finish()
-                    .with_context(what)?;
+                let task = progress.counter(short, "Verifying");
+                let (actual, _) = HashingReader::new(Counted {
+                    inner: stream,
+                    task: &task,
+                })
+                .finish()
+                .inspect_err(|_| task.fail())
+                .with_context(what)?;
                 if actual != layer.diff_id {
                     bail!(
                         "{}: the uncompressed layer hashes to {actual}; the archive is damaged or was altered",
                         what()
                     );
                 }
-                if !quiet {
-                    eprintln!("{}: Already exists", layer.diff_id.short());
-                }
+                task.finish("Already exists");
                 continue;
             }
+            let task = progress.counter(short, "Loading");
+            let mut counted = Counted {
+                inner: stream,
+                task: &task,
+            };
             let imported = store
-                .import_layer(&mut stream, Some(&layer.diff_id), ns)
+                .import_layer(&mut counted, Some(&layer.diff_id), ns)
+                .inspect_err(|_| task.fail())
                 .with_context(what)?;
             added.push(layer.diff_id.clone());
             if !quiet {
                 for warning in &imported.warnings {
-                    crate::error::warn(&format!("layer {}: {warning}", layer.diff_id.short()));
+                    crate::error::warn(&format!("layer {short}: {warning}"));
                 }
-                eprintln!("{}: Loaded", layer.diff_id.short());
             }
+            task.finish("Loaded");
         }
     }
     let mut loaded = Vec::new();
