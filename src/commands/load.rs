@@ -82,6 +82,8 @@ fn load(store: &Store, input: Input, ns: Namespace, quiet: bool) -> Result<Vec<L
     // Layers and blobs stored before the image records name them must not look unused to
     // the store's clean-up (system check --repair, system prune).
     let _adding = store.hold_additions()?;
+    let progress = Progress::new(quiet);
+    let reading = progress.spinner("Reading and checking the archive");
     let file = seekable_tar(input, &store.root().join("tmp"))?;
     let archive = Archive::index(file)?;
     let plan = read::plan(&archive, &PlatformSpec::host())?;
@@ -100,6 +102,7 @@ fn load(store: &Store, input: Input, ns: Namespace, quiet: bool) -> Result<Vec<L
             }
         }
     }
+    reading.clear();
     let mut added: Vec<Digest> = Vec::new();
     let result = import_and_record(
         store,
@@ -107,7 +110,7 @@ fn load(store: &Store, input: Input, ns: Namespace, quiet: bool) -> Result<Vec<L
         plan.format,
         &plan.images,
         ns,
-        quiet,
+        &progress,
         &mut added,
     );
     if result.is_err() && !added.is_empty() {
@@ -122,10 +125,9 @@ fn import_and_record(
     format: Format,
     images: &[PlannedImage],
     ns: Namespace,
-    quiet: bool,
+    progress: &Progress,
     added: &mut Vec<Digest>,
 ) -> Result<Vec<Loaded>> {
-    let progress = Progress::new(quiet);
     let mut done: HashSet<Digest> = HashSet::new();
     for image in images {
         for layer in &image.layers {
@@ -164,7 +166,7 @@ fn import_and_record(
                 .inspect_err(|_| task.fail())
                 .with_context(what)?;
             added.push(layer.diff_id.clone());
-            if !quiet {
+            if !progress.is_quiet() {
                 for warning in &imported.warnings {
                     crate::error::warn(&format!("layer {short}: {warning}"));
                 }

@@ -23,6 +23,10 @@ impl Progress {
         }
     }
 
+    pub fn is_quiet(&self) -> bool {
+        matches!(self, Progress::Quiet)
+    }
+
     /// A line of its own (above the bars on a terminal).
     pub fn message(&self, text: &str) {
         match self {
@@ -83,6 +87,23 @@ impl Progress {
             );
         }
         task
+    }
+
+    /// A live line for work that cannot count its bytes (reading and checking an archive):
+    /// a spinner on a terminal, nothing otherwise. Clear it with [`Task::clear`].
+    pub fn spinner(&self, message: &str) -> Task {
+        let task = self.counter("", message);
+        if let Some(bar) = &task.bar {
+            bar.set_style(
+                ProgressStyle::with_template("{spinner} {msg} ({elapsed})")
+                    .expect("template is valid"),
+            );
+            bar.enable_steady_tick(std::time::Duration::from_millis(120));
+        }
+        Task {
+            lines: false,
+            ..task
+        }
     }
 
     /// `inner` counted into a new task of `total` bytes, which ends saying `done` once all
