@@ -42,9 +42,42 @@ pub fn run(args: CompletionArgs) -> Result<i32> {
         Shell::Fish => &clap_complete::env::Fish,
     };
     shell.write_registration(COMPLETE_VAR, cmd.get_name(), "nook", &completer, &mut out)?;
+    if let Shell::Bash = args.shell {
+        out.extend_from_slice(BASH_COLONS.as_bytes());
+    }
     super::print_out(&String::from_utf8_lossy(&out))?;
     Ok(0)
 }
+
+/// Bash splits the word being completed at `:` (it is in COMP_WORDBREAKS), and image names
+/// hold one (`busybox:latest`, `host:5000/team/app:1`). This joins the pieces before the
+/// cursor back into one word for nook, and hands readline back only what follows the last
+/// `:`, the part it replaces (bash-completion's `__ltrim_colon_completions`, which not every
+/// machine has).
+const BASH_COLONS: &str = r#"
+_nook_complete() {
+    local i=$COMP_CWORD cur=${COMP_WORDS[COMP_CWORD]}
+    while (( i > 1 )) && [[ $cur == :* || ${COMP_WORDS[i-1]} == *: ]]; do
+        cur=${COMP_WORDS[i-1]}$cur
+        i=$(( i - 1 ))
+    done
+    if (( i == COMP_CWORD )) || [[ $COMP_WORDBREAKS != *:* ]]; then
+        _clap_complete_nook "$@"
+        return
+    fi
+    local COMP_WORDS=("${COMP_WORDS[@]:0:i}" "$cur") COMP_CWORD=$i
+    _clap_complete_nook "$1" "$cur" "${COMP_WORDS[i-1]}"
+    local keep=${cur%"${cur##*:}"} n
+    for n in "${!COMPREPLY[@]}"; do
+        COMPREPLY[n]=${COMPREPLY[n]#"$keep"}
+    done
+}
+if [[ "${BASH_VERSINFO[0]}" -eq 4 && "${BASH_VERSINFO[1]}" -ge 4 || "${BASH_VERSINFO[0]}" -gt 4 ]]; then
+    complete -o nospace -o bashdefault -o nosort -F _nook_complete nook
+else
+    complete -o nospace -o bashdefault -F _nook_complete nook
+fi
+"#;
 
 /// How the script calls nook back: as it was called now (`nook` from PATH stays `nook`, so an
 /// upgrade is picked up), with a relative path made absolute.
