@@ -41,7 +41,9 @@ pub enum Command {
     )]
     Images(ImagesArgs),
     /// Give an image another name
-    #[command(after_help = "Example:\n  nook tag busybox 127.0.0.1:5000/me/busybox:1.0")]
+    #[command(
+        after_help = "Examples:\n  nook tag busybox 127.0.0.1:5000/me/busybox:1.0\n  nook tag 127.0.0.1:5000/team/app:1.0 app:stable"
+    )]
     Tag(TagArgs),
     /// Remove images (untag; delete when the last name goes)
     #[command(
@@ -60,7 +62,9 @@ pub enum Command {
     )]
     Inspect(InspectArgs),
     /// Show how an image was built, layer by layer
-    #[command(after_help = "Example:\n  nook history busybox")]
+    #[command(
+        after_help = "Examples:\n  nook history busybox\n  nook history --no-trunc --format '{{.CreatedBy}}' busybox"
+    )]
     History(HistoryArgs),
     /// Store credentials for a registry
     #[command(
@@ -90,10 +94,10 @@ pub enum Command {
     #[command(after_help = "Examples:\n  nook kill web\n  nook kill -s HUP web")]
     Kill(KillArgs),
     /// Stop, then start containers
-    #[command(after_help = "Example:\n  nook restart web")]
+    #[command(after_help = "Examples:\n  nook restart web\n  nook restart -t 2 web job")]
     Restart(StopArgs),
     /// Wait for containers to exit and print their exit codes
-    #[command(after_help = "Example:\n  nook wait job")]
+    #[command(after_help = "Examples:\n  nook wait job\n  nook start job && nook wait job")]
     Wait(ContainersArgs),
     /// Remove containers
     #[command(after_help = "Examples:\n  nook rm job\n  nook rm -f web")]
@@ -116,11 +120,11 @@ pub enum Command {
     Exec(ExecArgs),
     /// Attach your terminal to a running container (detach with Ctrl-P Ctrl-Q)
     #[command(
-        after_help = "A container started with -t gets your keystrokes and window size; one without a terminal shows its new output until it exits.\n\nExample:\n  nook run -dit --name dev busybox sh\n  nook attach dev"
+        after_help = "A container started with -t gets your keystrokes and window size; one without a terminal shows its new output until it exits.\n\nExamples:\n  nook run -dit --name dev busybox sh\n  nook attach dev"
     )]
     Attach(AttachArgs),
     /// Rename a container
-    #[command(after_help = "Example:\n  nook rename sweet_keldysh web")]
+    #[command(after_help = "Examples:\n  nook rename sweet_keldysh web")]
     Rename(RenameArgs),
     /// List the files and directories a container added (A), changed (C) or deleted (D)
     #[command(after_help = DIFF_HELP)]
@@ -135,13 +139,22 @@ pub enum Command {
     #[command(after_help = IMPORT_HELP)]
     Import(ImportArgs),
     /// Manage containers
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  nook container diff web\n  nook container export -o web.tar web\n  nook container prune -f"
+    )]
     Container(ContainerCommand),
     /// Manage images
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  nook image prune\n  nook image prune -a -f"
+    )]
     Image(ImageCommand),
     /// Look after the store: check and repair it, show its disk usage, prune it, reset it
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  nook system doctor\n  nook system df\n  nook system check --repair\n  nook system prune -f"
+    )]
     System(SystemCommand),
     /// Show how nook runs here: host, rootless setup, store, storage drivers, network helpers
     #[command(after_help = INFO_HELP)]
@@ -150,17 +163,23 @@ pub enum Command {
     #[command(after_help = VERSION_HELP)]
     Version(VersionArgs),
     /// Generate Kubernetes YAML from containers (Podman's `generate kube`)
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  nook generate kube web > web.yaml\n  nook generate kube -s -f app.yaml web db"
+    )]
     Generate(GenerateCommand),
     /// Kubernetes YAML: `nook kube generate` is `nook generate kube`, as in Podman 4.4+
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  nook kube generate web > web.yaml\n  nook kube generate -f app.yaml web db"
+    )]
     Kube(KubeCommand),
     /// (internal) The per-container monitor, started by run and start
     #[command(name = "__monitor", hide = true)]
     Monitor(MonitorArgs),
     /// Print a shell completion script
     #[command(
-        after_help = "Example:\n  nook completion bash > ~/.local/share/bash-completion/completions/nook"
+        after_help = "The script calls nook back to complete subcommands, flags, and the names of your containers and images.\n\nExamples:\n  nook completion bash > ~/.local/share/bash-completion/completions/nook\n  echo 'source <(nook completion zsh)' >> ~/.zshrc\n  nook completion fish > ~/.config/fish/completions/nook.fish"
     )]
     Completion(CompletionArgs),
 }
@@ -278,6 +297,9 @@ pub struct SaveArgs {
     /// Archive format
     #[arg(long, value_enum, default_value_t = SaveFormat::DockerArchive)]
     pub format: SaveFormat,
+    /// No progress on standard error (as Podman's)
+    #[arg(short, long)]
+    pub quiet: bool,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
@@ -639,6 +661,7 @@ pub enum ContainerCommand {
     #[command(after_help = EXPORT_HELP)]
     Export(ExportArgs),
     /// Remove all stopped containers
+    #[command(after_help = "Examples:\n  nook container prune\n  nook container prune -f")]
     Prune(PruneArgs),
     // Docker's management forms of the top-level verbs, with their arguments.
     /// List containers (as `nook ps`)
@@ -996,10 +1019,65 @@ pub enum Shell {
     Fish,
 }
 
+/// Docker's management forms and the top-level verbs they stand for: (group, form, verb).
+const MANAGEMENT_FORMS: &[(&str, &str, &str)] = &[
+    ("container", "ls", "ps"),
+    ("container", "rm", "rm"),
+    ("container", "inspect", "inspect"),
+    ("container", "start", "start"),
+    ("container", "stop", "stop"),
+    ("container", "kill", "kill"),
+    ("container", "restart", "restart"),
+    ("container", "wait", "wait"),
+    ("container", "logs", "logs"),
+    ("container", "exec", "exec"),
+    ("container", "attach", "attach"),
+    ("container", "port", "port"),
+    ("container", "rename", "rename"),
+    ("container", "create", "create"),
+    ("container", "run", "run"),
+    ("image", "ls", "images"),
+    ("image", "rm", "rmi"),
+    ("image", "inspect", "inspect"),
+    ("image", "pull", "pull"),
+    ("image", "push", "push"),
+    ("image", "tag", "tag"),
+    ("image", "history", "history"),
+    ("image", "save", "save"),
+    ("image", "load", "load"),
+    ("image", "import", "import"),
+];
+
+/// The command line as parsed, shown in `--help`, completed and written to man pages: the
+/// derived [`Cli`], whose management forms (`container ls`, `image rm` …) get the help
+/// text (examples included) of the verb they stand for, so the two never drift apart.
+pub fn command() -> clap::Command {
+    use clap::CommandFactory;
+    let mut cmd = Cli::command();
+    for (group, form, verb) in MANAGEMENT_FORMS {
+        let Some(help) = cmd
+            .find_subcommand(verb)
+            .and_then(|c| c.get_after_help())
+            .cloned()
+        else {
+            continue;
+        };
+        cmd = cmd.mut_subcommand(group, |g| {
+            g.mut_subcommand(form, |f| {
+                if f.get_after_help().is_some() {
+                    f
+                } else {
+                    f.after_help(help)
+                }
+            })
+        });
+    }
+    cmd
+}
+
 /// The man pages, one per command plus `nook(1)`, as (file name, roff) pairs.
 pub fn man_pages() -> Vec<(String, Vec<u8>)> {
-    use clap::CommandFactory;
-    let cmd = Cli::command();
+    let cmd = command();
     let mut pages = Vec::new();
     let mut render = |name: String, cmd: clap::Command| {
         let mut out = Vec::new();
@@ -1039,8 +1117,35 @@ mod tests {
 
     #[test]
     fn cli_definition_is_consistent() {
-        use clap::CommandFactory;
-        Cli::command().debug_assert();
+        command().debug_assert();
+    }
+
+    /// Every command's help ends with examples, as Docker's reference pages do.
+    #[test]
+    fn every_command_has_examples() {
+        let mut missing = Vec::new();
+        let mut todo = vec![(String::new(), command())];
+        while let Some((parent, cmd)) = todo.pop() {
+            let path = format!("{parent} {}", cmd.get_name()).trim().to_string();
+            if cmd.is_hide_set() || cmd.get_name() == "help" {
+                continue;
+            }
+            let help = [cmd.get_after_help(), cmd.get_after_long_help()]
+                .into_iter()
+                .flatten()
+                .map(|h| h.to_string())
+                .collect::<String>();
+            if !help.contains("Examples:\n  nook ") {
+                missing.push(path.clone());
+            }
+            todo.extend(cmd.get_subcommands().map(|s| (path.clone(), s.clone())));
+        }
+        missing.sort();
+        assert!(
+            missing.is_empty(),
+            "no `Examples:` in the help of: {}",
+            missing.join(", ")
+        );
     }
 
     /// The pages in `man/` must match the CLI; `NOOK_UPDATE_MAN=1 cargo test man_pages`

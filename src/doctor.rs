@@ -336,26 +336,49 @@ fn all_ranges(text: &str) -> Vec<(String, u64, u64)> {
         .collect()
 }
 
-/// A free range of [`RANGE_SIZE`] ids after every range of both files (aligned, at least
-/// 100000), as `helpers/test-user` picks one.
+/// The first range of [`RANGE_SIZE`] ids that starts at a multiple of [`RANGE_SIZE`], at or
+/// above 100000, and overlaps no range of either file: the one `helpers/subids` gives.
 pub fn free_range(files: &[Option<&str>]) -> u64 {
-    let end = files
+    let taken: Vec<(u64, u64)> = files
         .iter()
         .flatten()
         .flat_map(|t| all_ranges(t))
-        .map(|(_, start, count)| start + count)
-        .max()
-        .unwrap_or(0);
+        .map(|(_, start, count)| (start, start.saturating_add(count)))
+        .collect();
     let size = u64::from(RANGE_SIZE);
-    end.div_ceil(size).saturating_mul(size).max(100_000)
+    let mut start = 100_000u64.div_ceil(size) * size;
+    loop {
+        let clash = taken
+            .iter()
+            .filter(|(lo, hi)| *lo < start + size && start < *hi)
+            .map(|(_, hi)| *hi)
+            .max();
+        match clash {
+            None => return start,
+            Some(hi) => start = hi.div_ceil(size).saturating_mul(size),
+        }
+    }
 }
 
-/// The administrator's command that gives `user` a free range of [`RANGE_SIZE`] ids in both
-/// files (`subuid`, `subgid`: their text).
-pub fn add_range_fix(user: &str, subuid: Option<&str>, subgid: Option<&str>) -> String {
+/// The administrator's command that gives `user` a free range of [`RANGE_SIZE`] ids in
+/// /etc/subuid (`uids`) and/or /etc/subgid (`gids`); `subuid`, `subgid`: the files' text.
+pub fn add_range_fix(
+    user: &str,
+    uids: bool,
+    gids: bool,
+    subuid: Option<&str>,
+    subgid: Option<&str>,
+) -> String {
     let start = free_range(&[subuid, subgid]);
     let end = start + u64::from(RANGE_SIZE) - 1;
-    format!("sudo usermod --add-subuids {start}-{end} --add-subgids {start}-{end} {user}")
+    let mut flags = Vec::new();
+    if uids {
+        flags.push(format!("--add-subuids {start}-{end}"));
+    }
+    if gids {
+        flags.push(format!("--add-subgids {start}-{end}"));
+    }
+    format!("sudo usermod {} {user}", flags.join(" "))
 }
 
 /// [`add_range_fix`] for the user running nook, as the files are now; inside nook's user
@@ -378,13 +401,23 @@ pub fn add_range_fix_for_me() -> String {
     let read = |p: &str| std::fs::read_to_string(p).ok();
     add_range_fix(
         &user,
+        true,
+        true,
         read("/etc/subuid").as_deref(),
         read("/etc/subgid").as_deref(),
     )
 }
 
 fn subids(check: &'static str, file: &str, text: Option<&str>, f: &Facts) -> Finding {
-    let add = add_range_fix(&f.user, f.subuid.as_deref(), f.subgid.as_deref());
+    let add = add_range_fix(
+        &f.user,
+        check == "subuid",
+        check == "subgid",
+        f.subuid.as_deref(),
+        f.subgid.as_deref(),
+    );
+    // usermod's flags for this file: --del-subuids / --del-subgids.
+    let flag = |verb: &str| format!("--{verb}-{check}s");
     let text = text.unwrap_or("");
     let mine = idmap::parse_subid(text, &f.user, f.uid);
     if mine.is_empty() {
@@ -395,7 +428,10 @@ fn subids(check: &'static str, file: &str, text: Option<&str>, f: &Facts) -> Fin
                 "{} has no range in {file}: nook uses a single-id user namespace, where files images give to other users appear as root's",
                 f.user
             ),
-            add,
+            format!(
+                "sudo helpers/subids {} (from nook's sources; it gives both ranges), or: {add}",
+                f.user
+            ),
         );
     }
     let uid = f.uid.to_string();
@@ -414,8 +450,8 @@ fn subids(check: &'static str, file: &str, text: Option<&str>, f: &Facts) -> Fin
                     f.user, r.start, r.count
                 ),
                 format!(
-                    "sudo usermod --del-subuids {lo}-{} --del-subgids {lo}-{} {} && {add}",
-                    hi - 1,
+                    "sudo usermod {} {lo}-{} {} && {add}",
+                    flag("del"),
                     hi - 1,
                     f.user
                 ),
@@ -436,7 +472,19 @@ fn subids(check: &'static str, file: &str, text: Option<&str>, f: &Facts) -> Fin
                 "{}'s range in {file} ({listed}) has {total} ids, fewer than {RANGE_SIZE}: images with files of higher ids fail to extract",
                 f.user
             ),
-            add,
+            format!(
+                "sudo usermod {} {} && {add}",
+                mine.iter()
+                    .map(|r| format!(
+                        "{} {}-{}",
+                        flag("del"),
+                        r.start,
+                        u64::from(r.start) + u64::from(r.count) - 1
+                    ))
+                    .collect::<Vec<_>>()
+                    .join(" "),
+                f.user
+            ),
         );
     }
     ok(check, format!("{listed} ({total} ids)"))

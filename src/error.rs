@@ -202,6 +202,37 @@ fn specific_hint(err: &anyhow::Error) -> Option<String> {
     None
 }
 
+/// How the prefixes nook starts its own lines with look on a colour terminal.
+const PREFIX_STYLES: [(&str, anstyle::Style); 3] = [
+    ("Error:", anstyle::AnsiColor::Red.on_default().bold()),
+    ("Warning:", anstyle::AnsiColor::Yellow.on_default().bold()),
+    ("Hint:", anstyle::AnsiColor::Cyan.on_default().bold()),
+];
+
+/// `line` with its `Error:`, `Warning:` or `Hint:` prefix styled.
+pub fn styled_prefix(line: &str) -> String {
+    for (prefix, style) in PREFIX_STYLES {
+        if let Some(rest) = line.strip_prefix(prefix) {
+            return format!("{style}{prefix}{style:#}{rest}");
+        }
+    }
+    line.to_string()
+}
+
+/// Prints one of nook's own lines on stderr (`Error: …`, `Warning: …`, `Hint: …`). The prefix
+/// is coloured only when stderr is a terminal that takes colour (TERM set, not `dumb`) and
+/// NO_COLOR is unset or empty: anstream decides, as it does for clap's own messages.
+pub fn eprint_line(line: &str) {
+    use std::io::Write;
+    let mut err = anstream::stderr().lock();
+    let _ = writeln!(err, "{}", styled_prefix(line));
+}
+
+/// Prints `Warning: text` on stderr (see [`eprint_line`]).
+pub fn warn(text: &str) {
+    eprint_line(&format!("Warning: {text}"));
+}
+
 /// True when the failure is a closed stdout (`nook images | head`), which is not an error.
 pub fn is_broken_pipe(err: &anyhow::Error) -> bool {
     err.chain().any(|c| {
@@ -252,6 +283,16 @@ mod tests {
             log: "open(\"/dev/net/tun\"): Permission denied".into(),
         });
         assert!(hint(&tun).unwrap().contains("sudo chmod 0666 /dev/net/tun"));
+    }
+
+    #[test]
+    fn only_the_prefix_is_styled() {
+        let line = styled_prefix("Error: no such container: Error: x");
+        assert_eq!(
+            line,
+            "\x1b[1m\x1b[31mError:\x1b[0m no such container: Error: x"
+        );
+        assert_eq!(styled_prefix("Loaded image: x"), "Loaded image: x");
     }
 
     #[test]

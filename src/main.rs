@@ -1,7 +1,12 @@
-use clap::Parser;
+use clap::FromArgMatches;
 
 fn main() {
-    let cli = match nook::cli::Cli::try_parse() {
+    // Before anything prints: a shell asking for completions gets only them.
+    nook::commands::completion::complete_if_asked();
+    let parsed = nook::cli::command()
+        .try_get_matches()
+        .and_then(|mut m| nook::cli::Cli::from_arg_matches_mut(&mut m));
+    let cli = match parsed {
         Ok(cli) => cli,
         Err(e) => {
             use clap::error::ErrorKind;
@@ -18,9 +23,9 @@ fn main() {
         Ok(code) => std::process::exit(code),
         Err(err) if nook::error::is_broken_pipe(&err) => std::process::exit(0),
         Err(err) => {
-            eprintln!("{}", nook::error::render(&err));
+            nook::error::eprint_line(&nook::error::render(&err));
             if let Some(hint) = nook::error::hint(&err) {
-                eprintln!("Hint: {hint}");
+                nook::error::eprint_line(&format!("Hint: {hint}"));
             }
             std::process::exit(nook::error::exit_code(&err));
         }

@@ -57,12 +57,7 @@ impl Paths {
     /// moves the store.
     pub fn from_env(root: Option<PathBuf>) -> Result<Paths, PathsError> {
         let home = env_path("HOME").ok_or(PathsError::NoHome)?;
-        let data = match root {
-            Some(r) => absolutize(r),
-            None => env_path("XDG_DATA_HOME")
-                .unwrap_or_else(|| home.join(".local/share"))
-                .join("nook"),
-        };
+        let data = Paths::data_dir(root, &home);
         let config = env_path("XDG_CONFIG_HOME")
             .unwrap_or_else(|| home.join(".config"))
             .join("nook");
@@ -89,6 +84,21 @@ impl Paths {
             home,
             runtime_fallback_reason,
         })
+    }
+
+    /// The store's directory alone, with no side effects (completion needs only this).
+    pub fn data_dir(root: Option<PathBuf>, home: &Path) -> PathBuf {
+        match root {
+            Some(r) => absolutize(r),
+            None => env_path("XDG_DATA_HOME")
+                .unwrap_or_else(|| home.join(".local/share"))
+                .join("nook"),
+        }
+    }
+
+    /// `$HOME`, if set to an absolute path.
+    pub fn home() -> Option<PathBuf> {
+        env_path("HOME")
     }
 
     pub fn registries_config(&self) -> PathBuf {

@@ -33,7 +33,7 @@ pub fn run(args: CommitArgs, ctx: &Ctx) -> Result<i32> {
     if args.pause && userns::inside()?.is_none() {
         return paused(&args, ctx);
     }
-    let ns = userns::enter(&ctx.paths.runtime, &|m| eprintln!("{m}"))?;
+    let ns = userns::enter(&ctx.paths.runtime, &|m| crate::error::eprint_line(m))?;
     let store = ctx.store()?;
     // The new layer is stored before the image record names it: the store's clean-up must
     // wait (system check --repair, system prune).
@@ -57,8 +57,16 @@ pub fn run(args: CommitArgs, ctx: &Ctx) -> Result<i32> {
             out.flush().context("cannot write the layer")?;
             Ok(report)
         });
-        let mut reader = reader;
+        // Packing a big change takes a while: a live count on a terminal, cleared when done
+        // (stdout gets only the ID, as Docker's).
+        let progress = super::progress::Progress::new(args.quiet);
+        let task = progress.counter("new layer", "Writing");
+        let mut reader = super::progress::Counted {
+            inner: reader,
+            task: &task,
+        };
         let stored = store.import_layer(&mut reader, None, ns);
+        task.clear();
         // The packer stops with a broken pipe when the store gave up first: its own error
         // is then the one that says why, if it has one.
         drop(reader);
@@ -75,7 +83,7 @@ pub fn run(args: CommitArgs, ctx: &Ctx) -> Result<i32> {
         }
     })?;
     for warning in &layer.warnings {
-        eprintln!("warning: new layer: {warning}");
+        crate::error::warn(&format!("new layer: {warning}"));
     }
 
     let config = commit_config(&base_config, &record, &layer.diff_id, &args)?;
@@ -200,7 +208,7 @@ fn paused(args: &CommitArgs, ctx: &Ctx) -> Result<i32> {
     };
     let result = userns::spawn(
         &ctx.paths.runtime,
-        &|m| eprintln!("{m}"),
+        &|m| crate::error::eprint_line(m),
         std::env::args_os().skip(1),
         IdLayout::Standard,
         false,

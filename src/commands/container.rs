@@ -39,7 +39,7 @@ pub fn run(command: ContainerCommand, ctx: &Ctx) -> Result<i32> {
 
 fn prune(args: PruneArgs, ctx: &Ctx) -> Result<i32> {
     super::system::require_terminal_unless(args.force, "nook container prune")?;
-    userns::enter(&ctx.paths.runtime, &|m| eprintln!("{m}"))?;
+    userns::enter(&ctx.paths.runtime, &|m| crate::error::eprint_line(m))?;
     if !super::system::confirm(
         "WARNING! This will remove all stopped containers.",
         args.force,
@@ -94,10 +94,9 @@ pub(super) fn prune_stopped(store: &Store) -> Pruned {
         failed: 0,
     };
     let Ok(containers) = store.containers().inspect_err(|e| {
-        eprintln!(
-            "{}",
-            crate::error::render(&anyhow::anyhow!("cannot list the containers: {e}"))
-        );
+        crate::error::eprint_line(&crate::error::render(&anyhow::anyhow!(
+            "cannot list the containers: {e}"
+        )));
     }) else {
         pruned.failed += 1;
         return pruned;
@@ -116,13 +115,9 @@ pub(super) fn prune_stopped(store: &Store) -> Pruned {
                 pruned.ids.push(c.id);
             }
             Err(e) => {
-                eprintln!(
-                    "{}",
-                    crate::error::render(
-                        &anyhow::Error::new(e)
-                            .context(format!("cannot remove container {}", c.name))
-                    )
-                );
+                crate::error::eprint_line(&crate::error::render(
+                    &anyhow::Error::new(e).context(format!("cannot remove container {}", c.name)),
+                ));
                 pruned.failed += 1;
             }
         }

@@ -33,7 +33,7 @@ pub fn run(args: DiffArgs, ctx: &Ctx) -> Result<i32> {
     };
     // What the container wrote belongs to subordinate ids, in directories that may be mode
     // 0700: only root of the user namespace may read them all.
-    userns::enter(&ctx.paths.runtime, &|m| eprintln!("{m}"))?;
+    userns::enter(&ctx.paths.runtime, &|m| crate::error::eprint_line(m))?;
     let store = ctx.store()?;
     let record = store.find_container(&args.container)?;
     let (list, _) = container_changes(&store, &record)?;

@@ -55,10 +55,60 @@ pub fn run(args: DoctorArgs, ctx: &Ctx) -> Result<i32> {
             let fields: Vec<&str> = FIELDS.iter().map(|(k, _)| *k).collect();
             t.render_all(&rows, &fields, FIELDS)?
         }
-        _ => doctor::render_table(&findings),
+        _ => {
+            // anstream drops the colour unless stdout is a terminal that takes it and
+            // NO_COLOR is unset or empty.
+            let mut out = anstream::stdout().lock();
+            out.write_all(coloured_statuses(&doctor::render_table(&findings)).as_bytes())?;
+            out.flush()?;
+            return Ok(doctor::exit_code(&findings));
+        }
     };
     print_out(&out)?;
     Ok(doctor::exit_code(&findings))
+}
+
+/// The table with each row's OK, WARN or FAIL in green, yellow or red.
+fn coloured_statuses(table: &str) -> String {
+    use anstyle::AnsiColor;
+    let mut out = String::with_capacity(table.len() + 256);
+    for line in table.split_inclusive('\n') {
+        let status = [
+            ("OK ", AnsiColor::Green),
+            ("WARN ", AnsiColor::Yellow),
+            ("FAIL ", AnsiColor::Red),
+        ]
+        .into_iter()
+        .find(|(label, _)| line.starts_with(label));
+        match status {
+            Some((label, colour)) => {
+                let style = colour.on_default().bold();
+                let word = label.trim_end();
+                out.push_str(&format!("{style}{word}{style:#}{}", &line[word.len()..]));
+            }
+            None => out.push_str(line),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+#[test]
+fn statuses_are_coloured_in_place() {
+    let table = "STATUS  CHECK\nOK      a\nWARN    b\nFAIL    c\n\n0 FAIL, 1 WARN, 1 OK\n";
+    let coloured = coloured_statuses(table);
+    assert!(
+        coloured.contains("\x1b[1m\x1b[32mOK\x1b[0m      a\n"),
+        "{coloured:?}"
+    );
+    assert!(
+        coloured.contains("\x1b[31mFAIL\x1b[0m    c\n"),
+        "{coloured:?}"
+    );
+    assert!(
+        coloured.ends_with("\n0 FAIL, 1 WARN, 1 OK\n"),
+        "{coloured:?}"
+    );
 }
 
 fn read(path: &str) -> Option<String> {

@@ -29,7 +29,7 @@ pub fn run(args: ExportArgs, ctx: &Ctx) -> Result<i32> {
     // The container's files belong to subordinate ids, in directories that may be mode 0700:
     // only root of the user namespace reads them all, and sees their owners as the
     // container does. Before any thread exists.
-    userns::enter(&ctx.paths.runtime, &|m| eprintln!("{m}"))?;
+    userns::enter(&ctx.paths.runtime, &|m| crate::error::eprint_line(m))?;
     let store = ctx.store()?;
     let record = store.find_container(&args.container)?;
     let root = container_root(&store, &record)?;

@@ -56,7 +56,7 @@ pub fn run(args: ImportArgs, ctx: &Ctx) -> Result<i32> {
     }
     // Before any thread exists: the layer is extracted as root of the user namespace, so its
     // files keep the owners the archive gives them.
-    let ns = userns::enter(&ctx.paths.runtime, &|m| eprintln!("{m}"))?;
+    let ns = userns::enter(&ctx.paths.runtime, &|m| crate::error::eprint_line(m))?;
     let store = ctx.store()?;
     // The new layer is stored before the image record names it: the store's clean-up must
     // wait (system check --repair, system prune).
@@ -86,7 +86,7 @@ pub fn run(args: ImportArgs, ctx: &Ctx) -> Result<i32> {
         .import_layer(&mut stream, None, ns)
         .with_context(what)?;
     for warning in &layer.warnings {
-        eprintln!("warning: {warning}");
+        crate::error::warn(&warning.to_string());
     }
     let config = import_config(&layer.diff_id, &args, config_changes);
     let names: Vec<String> = name.into_iter().collect();
@@ -198,7 +198,9 @@ fn roll_back(store: &Store, diff_id: &Digest) {
         Ok(())
     });
     if let Err(e) = trashed.and_then(|()| Ok(store.purge_trash()?)) {
-        eprintln!("warning: cannot remove the layer of the failed import: {e:#}");
+        crate::error::warn(&format!(
+            "cannot remove the layer of the failed import: {e:#}"
+        ));
     }
 }
 

@@ -12,6 +12,7 @@ use std::io::IsTerminal;
 use anyhow::{Context, Result, bail};
 use chrono::Utc;
 
+use super::progress::{Counted, Progress};
 use super::{Ctx, familiar_repo_tag, print_out};
 use crate::cli::LoadArgs;
 use crate::image::archive::read::{
@@ -32,7 +33,7 @@ pub fn run(args: LoadArgs, ctx: &Ctx) -> Result<i32> {
     }
     // Before any thread exists: layers are extracted as root of the user namespace so that
     // their files keep the owners the archive gives them.
-    let ns = userns::enter(&ctx.paths.runtime, &|m| eprintln!("{m}"))?;
+    let ns = userns::enter(&ctx.paths.runtime, &|m| crate::error::eprint_line(m))?;
     let store = ctx.store()?;
     let (input, source) = match &args.input {
         Some(path) if path.is_dir() => bail!(
@@ -81,12 +82,14 @@ fn load(store: &Store, input: Input, ns: Namespace, quiet: bool) -> Result<Vec<L
     // Layers and blobs stored before the image records name them must not look unused to
     // the store's clean-up (system check --repair, system prune).
     let _adding = store.hold_additions()?;
+    let progress = Progress::new(quiet);
+    let reading = progress.spinner("Reading and checking the archive");
     let file = seekable_tar(input, &store.root().join("tmp"))?;
     let archive = Archive::index(file)?;
     let plan = read::plan(&archive, &PlatformSpec::host())?;
     if !quiet {
         for warning in &plan.warnings {
-            eprintln!("warning: {warning}");
+            crate::error::warn(&warning.to_string());
         }
     }
     // Every blob digest the archive states, before anything is extracted: a blob that lies
@@ -99,6 +102,7 @@ fn load(store: &Store, input: Input, ns: Namespace, quiet: bool) -> Result<Vec<L
             }
         }
     }
+    reading.clear();
     let mut added: Vec<Digest> = Vec::new();
     let result = import_and_record(
         store,
@@ -106,7 +110,7 @@ fn load(store: &Store, input: Input, ns: Namespace, quiet: bool) -> Result<Vec<L
         plan.format,
         &plan.images,
         ns,
-        quiet,
+        &progress,
         &mut added,
     );
     if result.is_err() && !added.is_empty() {
@@ -121,7 +125,7 @@ fn import_and_record(
     format: Format,
     images: &[PlannedImage],
     ns: Namespace,
-    quiet: bool,
+    progress: &Progress,
     added: &mut Vec<Digest>,
 ) -> Result<Vec<Loaded>> {
     let mut done: HashSet<Digest> = HashSet::new();
@@ -131,33 +135,43 @@ fn import_and_record(
                 continue;
             }
             let what = || format!("layer {} (`{}`)", layer.diff_id, layer.entry);
-            let mut stream = layer_stream(archive, layer)?;
+            let stream = layer_stream(archive, layer)?;
+            let short = layer.diff_id.short();
             if store.has_layer(&layer.diff_id) {
                 // Nothing to extract, but the archive must still hold what it says.
-                let (actual, _) = HashingReader::new(&mut stream)
-                    .finish()
-                    .with_context(what)?;
+                let task = progress.counter(short, "Verifying");
+                let (actual, _) = HashingReader::new(Counted {
+                    inner: stream,
+                    task: &task,
+                })
+                .finish()
+                .inspect_err(|_| task.fail())
+                .with_context(what)?;
                 if actual != layer.diff_id {
                     bail!(
                         "{}: the uncompressed layer hashes to {actual}; the archive is damaged or was altered",
                         what()
                     );
                 }
-                if !quiet {
-                    eprintln!("{}: Already exists", layer.diff_id.short());
-                }
+                task.finish("Already exists");
                 continue;
             }
+            let task = progress.counter(short, "Loading");
+            let mut counted = Counted {
+                inner: stream,
+                task: &task,
+            };
             let imported = store
-                .import_layer(&mut stream, Some(&layer.diff_id), ns)
+                .import_layer(&mut counted, Some(&layer.diff_id), ns)
+                .inspect_err(|_| task.fail())
                 .with_context(what)?;
             added.push(layer.diff_id.clone());
-            if !quiet {
+            if !progress.is_quiet() {
                 for warning in &imported.warnings {
-                    eprintln!("warning: layer {}: {warning}", layer.diff_id.short());
+                    crate::error::warn(&format!("layer {short}: {warning}"));
                 }
-                eprintln!("{}: Loaded", layer.diff_id.short());
             }
+            task.finish("Loaded");
         }
     }
     let mut loaded = Vec::new();
@@ -221,6 +235,8 @@ fn roll_back(store: &Store, added: &[Digest]) {
         Ok(())
     });
     if let Err(e) = trashed.and_then(|()| Ok(store.purge_trash()?)) {
-        eprintln!("warning: cannot remove the layers of the failed load: {e:#}");
+        crate::error::warn(&format!(
+            "cannot remove the layers of the failed load: {e:#}"
+        ));
     }
 }

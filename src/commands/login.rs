@@ -35,8 +35,8 @@ pub fn login(args: LoginArgs, ctx: &Ctx) -> Result<i32> {
         std::io::stdin().lock().read_line(&mut line)?;
         line.trim_end_matches(['\n', '\r']).to_string()
     } else if let Some(p) = args.password {
-        eprintln!(
-            "warning: a password on the command line is visible to other users; use --password-stdin"
+        crate::error::warn(
+            "a password on the command line is visible to other users; use --password-stdin",
         );
         p
     } else if interactive {

@@ -3,7 +3,7 @@
 
 mod attach;
 mod commit;
-mod completion;
+pub mod completion;
 mod container;
 mod diff;
 mod doctor;
@@ -110,10 +110,10 @@ impl Ctx {
     /// Warns once per invocation about a runtime directory fallback, for commands that use it.
     pub fn warn_runtime_fallback(&self) {
         if let Some(reason) = &self.paths.runtime_fallback_reason {
-            eprintln!(
-                "warning: {reason}; using {} for runtime state (log in properly, or: export XDG_RUNTIME_DIR=/run/user/$(id -u))",
+            crate::error::warn(&format!(
+                "{reason}; using {} for runtime state (log in properly, or: export XDG_RUNTIME_DIR=/run/user/$(id -u))",
                 self.paths.runtime_base.display()
-            );
+            ));
         }
     }
 }
@@ -335,7 +335,7 @@ pub fn for_each_input(
         match action(input) {
             Ok(line) => print_out(&format!("{line}\n"))?,
             Err(e) => {
-                eprintln!("{}", crate::error::render(&e));
+                crate::error::eprint_line(&crate::error::render(&e));
                 failed = true;
             }
         }

@@ -97,7 +97,7 @@ pub fn run(args: PsArgs, ctx: &Ctx) -> Result<i32> {
     let filters = Filters::parse(&args.filter)?;
     if size {
         // What a container wrote may belong to subordinate ids and be unreadable outside.
-        crate::runtime::userns::enter(&ctx.paths.runtime, &|m| eprintln!("{m}"))?;
+        crate::runtime::userns::enter(&ctx.paths.runtime, &|m| crate::error::eprint_line(m))?;
     }
     let store = ctx.store()?;
     let limit = if args.latest { Some(1) } else { args.last };

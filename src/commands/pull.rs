@@ -34,7 +34,7 @@ pub fn run(args: PullArgs, ctx: &Ctx) -> Result<i32> {
         None => PlatformSpec::host(),
     };
     // Before any thread exists: entering a user namespace needs a single-threaded process.
-    let ns = userns::enter(&ctx.paths.runtime, &|m| eprintln!("{m}"))?;
+    let ns = userns::enter(&ctx.paths.runtime, &|m| crate::error::eprint_line(m))?;
     let store = ctx.store()?;
     let progress = Progress::new(args.quiet);
     let pulled = pull(
@@ -325,7 +325,7 @@ fn download_and_extract(
         );
     }
     for warning in &report.warnings {
-        eprintln!("warning: layer {}: {warning}", job.digest.short());
+        crate::error::warn(&format!("layer {}: {warning}", job.digest.short()));
     }
     store.commit_layer(
         staged,

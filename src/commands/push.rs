@@ -55,7 +55,7 @@ pub fn run(args: PushArgs, ctx: &Ctx) -> Result<i32> {
     }
     // Before any thread exists (entering a user namespace needs a single-threaded process):
     // a layer's files belong to ids of the namespace, and rebuilding its tar reads them.
-    let _ns = userns::enter(&ctx.paths.runtime, &|m| eprintln!("{m}"))?;
+    let _ns = userns::enter(&ctx.paths.runtime, &|m| crate::error::eprint_line(m))?;
     let progress = Progress::new(args.quiet);
     let wanted = args.compression_format.map(|f| match f {
         CompressionFormat::Gzip => Compression::Gzip,

@@ -27,7 +27,7 @@ pub fn run(args: RmArgs, ctx: &Ctx) -> Result<i32> {
     }
     // What a container wrote belongs to subordinate ids: only root of the user namespace may
     // delete it.
-    userns::enter(&ctx.paths.runtime, &|m| eprintln!("{m}"))?;
+    userns::enter(&ctx.paths.runtime, &|m| crate::error::eprint_line(m))?;
     let store = ctx.store()?;
     super::for_each_input(&args.containers, |input| {
         remove_one(&store, input, args.force).map(|()| input.to_string())

@@ -10,7 +10,7 @@ use crate::runtime::userns;
 pub fn run(args: RmiArgs, ctx: &Ctx) -> Result<i32> {
     let config = ctx.registries()?;
     // Layer files belong to subordinate ids: only root of the user namespace may delete them.
-    userns::enter(&ctx.paths.runtime, &|m| eprintln!("{m}"))?;
+    userns::enter(&ctx.paths.runtime, &|m| crate::error::eprint_line(m))?;
     let store = ctx.store()?;
     // Waits for commands that are storing layers or making containers (they hold it shared):
     // a layer a commit has just stored, or the image a `run` has just found, must not vanish
@@ -21,10 +21,9 @@ pub fn run(args: RmiArgs, ctx: &Ctx) -> Result<i32> {
         match remove_one(&store, &config, name, args.force) {
             Ok(lines) => print_out(&lines)?,
             Err(e) => {
-                eprintln!(
-                    "{}",
-                    crate::error::render(&e.context(format!("cannot remove image {name}")))
-                );
+                crate::error::eprint_line(&crate::error::render(
+                    &e.context(format!("cannot remove image {name}")),
+                ));
                 failed += 1;
             }
         }

@@ -90,7 +90,7 @@ fn image_for_run(
     if args.quiet {
         pull.push("--quiet".into());
     }
-    let notice = |m: &str| eprintln!("{m}");
+    let notice = |m: &str| crate::error::eprint_line(m);
     let status =
         userns::spawn(&ctx.paths.runtime, &notice, pull, IdLayout::Standard, false)?.wait()?;
     if status != 0 {
@@ -136,7 +136,7 @@ pub fn launch(
     if remove_on_failure {
         args.push("--remove-on-failure".into());
     }
-    let notice = |m: &str| eprintln!("{m}");
+    let notice = |m: &str| crate::error::eprint_line(m);
     if foreground {
         args.push("--foreground".into());
         if inside {
@@ -220,7 +220,7 @@ fn apply_config_defaults(args: &mut RunArgs, parsed: &ParsedOptions, ctx: &Ctx) 
 
 /// Enters nook's user namespace, finds or pulls the image, and stores the new container.
 fn create_record(args: &RunArgs, parsed: &ParsedOptions, ctx: &Ctx) -> Result<ContainerRecord> {
-    let ns = userns::enter(&ctx.paths.runtime, &|m| eprintln!("{m}"))?;
+    let ns = userns::enter(&ctx.paths.runtime, &|m| crate::error::eprint_line(m))?;
     let store = ctx.store()?;
     // From finding the image to recording the container that uses it, `rmi` waits.
     let _adding = store.hold_additions()?;

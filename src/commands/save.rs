@@ -38,10 +38,11 @@ pub fn run(args: SaveArgs, ctx: &Ctx) -> Result<i32> {
     let registries = ctx.registries()?;
     // Layer files belong to subordinate ids (and some are unreadable to their owner alone):
     // only root of the user namespace can read them all. Before any thread exists.
-    userns::enter(&ctx.paths.runtime, &|m| eprintln!("{m}"))?;
+    userns::enter(&ctx.paths.runtime, &|m| crate::error::eprint_line(m))?;
     let store = ctx.store()?;
     let images = collect(&store, &registries, &args.images)?;
-    let layers = StoreLayers(&store);
+    let progress = super::progress::Progress::new(args.quiet);
+    let layers = StoreLayers(&store, &progress);
     let write = |sink: &mut dyn Sink| -> Result<()> {
         match args.format {
             SaveFormat::DockerArchive => write_docker_archive(sink, &images, &layers)?,
@@ -107,7 +108,7 @@ fn collect(
     Ok(images)
 }
 
-struct StoreLayers<'a>(&'a Store);
+struct StoreLayers<'a>(&'a Store, &'a super::progress::Progress);
 
 impl LayerSource for StoreLayers<'_> {
     fn open(
@@ -117,7 +118,8 @@ impl LayerSource for StoreLayers<'_> {
     {
         let tar = self.0.layer_tar(diff_id)?;
         let size = tar.size();
-        Ok((Box::new(tar), size))
+        let tracked = self.1.track(tar, diff_id.short(), size, "Saving", "Saved");
+        Ok((Box::new(tracked), size))
     }
 }
 

@@ -78,7 +78,7 @@ pub(super) fn confirm(warning: &str, force: bool) -> Result<bool> {
 fn check(args: CheckArgs, ctx: &Ctx) -> Result<i32> {
     // Layer files and what containers wrote belong to subordinate ids, in directories that
     // may be mode 0700: only root of the user namespace reads (and removes) them all.
-    userns::enter(&ctx.paths.runtime, &|m| eprintln!("{m}"))?;
+    userns::enter(&ctx.paths.runtime, &|m| crate::error::eprint_line(m))?;
     let store = ctx.store()?;
     let opts = check::Options {
         verify: Some(if args.quick {
@@ -184,7 +184,7 @@ fn df(args: DfArgs, ctx: &Ctx) -> Result<i32> {
     }
     // What containers wrote and what volumes hold belong to subordinate ids, in
     // directories that may be mode 0700: counted from inside the user namespace.
-    userns::enter(&ctx.paths.runtime, &|m| eprintln!("{m}"))?;
+    userns::enter(&ctx.paths.runtime, &|m| crate::error::eprint_line(m))?;
     let store = ctx.store()?;
     let index = store.images()?;
     let containers = store.containers()?;
@@ -435,7 +435,7 @@ fn prune_images(store: &Store, condition: Condition) -> Result<(String, u64)> {
 fn image_prune(args: ImagePruneArgs, ctx: &Ctx) -> Result<i32> {
     require_terminal_unless(args.force, "nook image prune")?;
     // Layer files belong to subordinate ids: only root of the user namespace may delete them.
-    userns::enter(&ctx.paths.runtime, &|m| eprintln!("{m}"))?;
+    userns::enter(&ctx.paths.runtime, &|m| crate::error::eprint_line(m))?;
     let warning = if args.all {
         "WARNING! This will remove all images without at least one container associated to them."
     } else {
@@ -479,7 +479,7 @@ fn prune(args: SystemPruneArgs, ctx: &Ctx) -> Result<i32> {
     require_terminal_unless(args.force, "nook system prune")?;
     // What containers wrote, volumes and layers belong to subordinate ids: only root of the
     // user namespace may delete them.
-    userns::enter(&ctx.paths.runtime, &|m| eprintln!("{m}"))?;
+    userns::enter(&ctx.paths.runtime, &|m| crate::error::eprint_line(m))?;
     if !confirm(&system_prune_warning(args.all, args.volumes), args.force)? {
         return Ok(0);
     }
@@ -534,7 +534,7 @@ fn prune(args: SystemPruneArgs, ctx: &Ctx) -> Result<i32> {
         out.push('\n');
     }
     for line in &report.not_repaired {
-        eprintln!("warning: {line}");
+        crate::error::warn(line);
     }
     reclaimed += report.reclaimed;
     out.push_str(&format!(
@@ -602,7 +602,7 @@ fn reset(args: ResetArgs, ctx: &Ctx) -> Result<i32> {
         }
     }
     // Everything in the store that containers and layers wrote belongs to subordinate ids.
-    userns::enter(&ctx.paths.runtime, &|m| eprintln!("{m}"))?;
+    userns::enter(&ctx.paths.runtime, &|m| crate::error::eprint_line(m))?;
     let store = ctx.store()?;
     let containers = store.containers().map(|c| c.len()).ok();
     let images = store.images().map(|i| i.images.len()).ok();

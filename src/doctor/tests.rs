@@ -194,7 +194,7 @@ fn subordinate_ranges_missing_small_or_overlapping_warn() {
         &v,
         Status::Warn,
         "alice has no range in /etc/subuid",
-        "sudo usermod --add-subuids 262144-327679 --add-subgids 262144-327679 alice",
+        "sudo helpers/subids alice (from nook's sources; it gives both ranges), or: sudo usermod --add-subuids 262144-327679 alice",
     );
     assert!(v.needs_admin);
     f.subuid = None;
@@ -206,7 +206,7 @@ fn subordinate_ranges_missing_small_or_overlapping_warn() {
         &find(&f, "subgid"),
         Status::Warn,
         "has 1000 ids, fewer than 65536",
-        "--add-subgids",
+        "sudo usermod --del-subgids 165536-166535 alice && sudo usermod --add-subgids",
     );
 
     let mut f = healthy();
@@ -215,7 +215,7 @@ fn subordinate_ranges_missing_small_or_overlapping_warn() {
         &find(&f, "subuid"),
         Status::Warn,
         "150000:65536 in /etc/subuid overlaps bob's 100000:65536",
-        "sudo usermod --del-subuids 150000-215535",
+        "sudo usermod --del-subuids 150000-215535 alice && sudo usermod --add-subuids",
     );
     // Comments and the user's own further lines are not overlaps.
     f.subuid = Some("# alice:1:2\nalice:100000:65536\n1000:165536:10\n".into());
@@ -223,13 +223,26 @@ fn subordinate_ranges_missing_small_or_overlapping_warn() {
 }
 
 #[test]
-fn free_range_follows_every_range() {
-    assert_eq!(free_range(&[None, None]), 100_000);
+fn free_range_is_the_first_free_aligned_one() {
+    // The same cases as helpers/subids' tests (tests/integration/subids.rs), which must agree.
+    assert_eq!(free_range(&[None, None]), 131_072);
+    let others = "someone:100000:65536\n";
+    assert_eq!(free_range(&[Some(others), Some(others)]), 196_608);
+    assert_eq!(
+        free_range(&[Some("4242:131072:65536\n"), Some("other:196608:65536\n")]),
+        262_144
+    );
     assert_eq!(
         free_range(&[Some("a:100000:65536\n"), Some("b:231072:65536\n")]),
         327_680
     );
-    assert_eq!(free_range(&[Some("garbage\n# x\n"), None]), 100_000);
+    // A gap before or between ranges is used.
+    assert_eq!(free_range(&[Some("late:262144:65536\n"), None]), 131_072);
+    assert_eq!(
+        free_range(&[Some("a:100000:65536\nb:262144:65536\n"), None]),
+        196_608
+    );
+    assert_eq!(free_range(&[Some("garbage\n# x\n"), None]), 131_072);
 }
 
 #[test]

@@ -312,11 +312,13 @@ fn plan_maps(
         } else {
             let fix = crate::doctor::add_range_fix(
                 &name,
+                sub_uids.is_empty(),
+                sub_gids.is_empty(),
                 Some(&read("/etc/subuid")?),
                 Some(&read("/etc/subgid")?),
             );
             format!(
-                "user `{name}` has no subordinate id range in /etc/subuid and /etc/subgid (an administrator can add one: {fix}; `nook system doctor` checks the rest)"
+                "user `{name}` has no subordinate id range in /etc/subuid and /etc/subgid (an administrator can add one: sudo helpers/subids {name}, from nook's sources, or {fix}; `nook system doctor` checks the rest)"
             )
         };
         if layout == IdLayout::KeepId {
@@ -326,7 +328,7 @@ fn plan_maps(
             runtime_dir,
             "single-id-map",
             &format!(
-                "warning: using a single-id user namespace because {why}; files owned by other users in images appear as root's"
+                "Warning: using a single-id user namespace because {why}; files owned by other users in images appear as root's"
             ),
             notice,
         );

@@ -122,6 +122,15 @@ impl Store {
         Ok(store)
     }
 
+    /// A handle that creates nothing, for readers of the index files only (completion):
+    /// [`Store::images`] and [`Store::containers`] read without a lock and find a missing
+    /// store empty.
+    pub fn read_only(root: &Path) -> Store {
+        Store {
+            root: root.to_path_buf(),
+        }
+    }
+
     pub fn root(&self) -> &Path {
         &self.root
     }

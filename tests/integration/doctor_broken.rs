@@ -253,25 +253,43 @@ fn doctor_finds_subordinate_ranges_missing_small_or_overlapping() {
     let (ctx, image) = ctx_with_image();
     let user = crate::harness::context::target_user().name.clone();
     // Ranges end at 165536 (or 195536) at most: the next free aligned range is 196608.
-    let add =
+    // Doctor's fix for each file adds (and removes) that file's range only; a command that
+    // finds both files wanting names one usermod for both.
+    let add = |flag: &str| format!("sudo usermod --add-{flag}s 196608-262143 {user}");
+    let both =
         format!("sudo usermod --add-subuids 196608-262143 --add-subgids 196608-262143 {user}");
+    // (file, detail, each file's fix)
+    let per_file = |f: &dyn Fn(&str) -> String| [f("subuid"), f("subgid")];
     let cases = [
         (
             "someone:100000:65536\n".to_string(),
             format!("{user} has no range in /etc/sub"),
-            add.clone(),
+            per_file(&|flag| {
+                format!(
+                    "sudo helpers/subids {user} (from nook's sources; it gives both ranges), or: {}",
+                    add(flag)
+                )
+            }),
         ),
         (
             format!("{user}:100000:500\nsomeone:130000:65536\n"),
             "has 500 ids, fewer than 65536".to_string(),
-            add.clone(),
+            per_file(&|flag| {
+                format!(
+                    "sudo usermod --del-{flag}s 100000-100499 {user} && {}",
+                    add(flag)
+                )
+            }),
         ),
         (
             format!("{user}:100000:65536\nsomeone:130000:65536\n"),
             "overlaps someone's 130000:65536".to_string(),
-            format!(
-                "sudo usermod --del-subuids 100000-165535 --del-subgids 100000-165535 {user} && {add}"
-            ),
+            per_file(&|flag| {
+                format!(
+                    "sudo usermod --del-{flag}s 100000-165535 {user} && {}",
+                    add(flag)
+                )
+            }),
         ),
     ];
     for (i, (file, detail, fix)) in cases.iter().enumerate() {
@@ -281,7 +299,7 @@ fn doctor_finds_subordinate_ranges_missing_small_or_overlapping() {
         scratch.fake_file("/etc/subuid", file);
         scratch.fake_file("/etc/subgid", file);
         let (code, all) = doctor(&scratch, &ctx, &[]);
-        for check in ["subuid", "subgid"] {
+        for (check, fix) in ["subuid", "subgid"].iter().zip(fix) {
             assert_finding(&all, check, "WARN", &[detail], fix, true);
         }
         assert_eq!(code, Some(0), "a WARN is no failure");
@@ -294,7 +312,7 @@ fn doctor_finds_subordinate_ranges_missing_small_or_overlapping() {
             assert!(out.status.success(), "{stderr}");
             assert!(
                 stderr.contains("files owned by ids above 500 appear as root's")
-                    && stderr.contains(fix.as_str()),
+                    && stderr.contains(both.as_str()),
                 "{stderr}"
             );
         }
@@ -305,7 +323,7 @@ fn doctor_finds_subordinate_ranges_missing_small_or_overlapping() {
             let stderr = String::from_utf8_lossy(&out.stderr);
             assert!(out.status.success(), "{stderr}");
             assert!(
-                stderr.contains("single-id user namespace") && stderr.contains(fix.as_str()),
+                stderr.contains("single-id user namespace") && stderr.contains(both.as_str()),
                 "{stderr}"
             );
         }

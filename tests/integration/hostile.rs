@@ -1351,7 +1351,7 @@ fn run_case(case: Case) -> Outcome {
             }
             let warning = stderr
                 .lines()
-                .find(|l| l.starts_with("warning:"))
+                .find(|l| l.starts_with("Warning:"))
                 .map(|w| format!(" ({})", w.chars().take(120).collect::<String>()))
                 .unwrap_or_default();
             format!("contained{warning}")

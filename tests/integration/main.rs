@@ -2,9 +2,11 @@
 //! registry on 127.0.0.1 serving images the tests build themselves. See `harness/mod.rs`.
 
 mod commit;
+mod completion;
 mod concurrency;
 mod config;
 mod containers;
+mod conventions;
 mod crash;
 mod diff;
 mod doctor;
@@ -25,6 +27,7 @@ mod push;
 mod registries;
 mod run;
 mod save_load;
+mod subids;
 mod system;
 mod tls;
 mod token_auth;

@@ -276,6 +276,57 @@ impl TestContext {
         out
     }
 
+    /// Runs `nook ARGS` as the target user with stdout and stderr on one pseudo-terminal
+    /// (stdin empty), with `env` added to the environment; returns the exit status and what
+    /// the terminal showed. TERM is set (xterm) and NO_COLOR removed unless `env` sets them.
+    pub fn nook_on_terminal(&self, args: &[&str], env: &[(&str, &str)]) -> (i32, String) {
+        use std::io::Read;
+        let pty = nix::pty::openpty(None, None).expect("opening a pseudo-terminal");
+        // Close-on-exec, so that no other test's child keeps the terminal open (and our read
+        // from waiting for its end).
+        for fd in [&pty.master, &pty.slave] {
+            use std::os::fd::AsRawFd;
+            nix::fcntl::fcntl(
+                fd.as_raw_fd(),
+                nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
+            )
+            .unwrap();
+        }
+        let slave = fs::File::from(pty.slave);
+        let mut cmd = self.nook_cmd();
+        cmd.env_remove("NO_COLOR")
+            .env("TERM", "xterm")
+            .envs(env.iter().copied())
+            .args(args)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::from(slave.try_clone().unwrap()))
+            .stderr(std::process::Stdio::from(slave));
+        let mut child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("running nook {args:?}: {e}"));
+        // Our copies of the terminal's end are gone with `cmd`; reading ends (EIO) once nook
+        // and anything it left behind close theirs.
+        drop(cmd);
+        let mut master = fs::File::from(pty.master);
+        let reader = std::thread::spawn(move || {
+            let mut seen = Vec::new();
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = master.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                seen.extend_from_slice(&buf[..n]);
+            }
+            seen
+        });
+        let status = child.wait().unwrap();
+        let seen = reader.join().unwrap();
+        (
+            status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&seen).into_owned(),
+        )
+    }
+
     /// Runs `program ARGS` (e.g. `ls -ln`) as the target user with nook's environment.
     pub fn run_as_user(&self, program: &str, args: &[&str]) -> Output {
         run(self.command_as_user(program).args(args))
