@@ -71,7 +71,7 @@ pub fn kube(args: KubeArgs, ctx: &Ctx) -> Result<i32> {
     }
     let generated = pod(&inputs, &host_path_type, args.service)?;
     for warning in &generated.warnings {
-        eprintln!("warning: {warning}");
+        crate::error::warn(warning);
     }
     let yaml = manifest_text(&generated.pod, generated.service.as_ref())?;
     match &args.filename {

@@ -134,6 +134,20 @@ pub fn run(cli: Cli) -> Result<i32> {
         ) => {}
         _ => ctx.warn_runtime_fallback_once(),
     }
+    match &cli.command {
+        // Info and doctor report a bad file in their own way; the rest refuse it, so a
+        // mistyped key is named at the next command, not only by the one that reads it.
+        Command::Completion(_)
+        | Command::Monitor(_)
+        | Command::Version(_)
+        | Command::Info(_)
+        | Command::System(
+            crate::cli::SystemCommand::Info(_) | crate::cli::SystemCommand::Doctor(_),
+        ) => {}
+        _ => {
+            ctx.registries_and_source()?;
+        }
+    }
     match cli.command {
         Command::Pull(args) => pull::run(args, &ctx),
         Command::Push(args) => push::run(args, &ctx),

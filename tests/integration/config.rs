@@ -525,6 +525,9 @@ fn unknown_keys_and_wrong_types_are_refused_by_name() {
         &["inspect", &image],
         &["tag", &image, "other"],
         &["info"],
+        // Commands that use no setting refuse it too: the mistake is named at once.
+        &["ps", "-a"],
+        &["images"],
     ];
     for (text, expected) in cases {
         let file = write(&ctx, "config.toml", text);
