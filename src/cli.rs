@@ -664,11 +664,12 @@ pub enum ContainerCommand {
     #[command(after_help = "Examples:\n  nook container prune\n  nook container prune -f")]
     Prune(PruneArgs),
     // Docker's management forms of the top-level verbs, with their arguments.
-    /// List containers (as `nook ps`)
-    #[command(visible_aliases = ["list", "ps"])]
+    /// List containers (as `nook ps`; also `container list`, `container ps`)
+    // Hidden aliases: a shell completes one word per command, and it should be `ls`.
+    #[command(aliases = ["list", "ps"])]
     Ls(PsArgs),
-    /// Remove containers (as `nook rm`)
-    #[command(visible_alias = "remove")]
+    /// Remove containers (as `nook rm`; also `container remove`)
+    #[command(alias = "remove")]
     Rm(RmArgs),
     /// Show containers' details as JSON (as `nook inspect --type container`)
     Inspect(InspectArgs),
@@ -789,11 +790,11 @@ pub enum ImageCommand {
     #[command(after_help = IMAGE_PRUNE_HELP)]
     Prune(ImagePruneArgs),
     // Docker's management forms of the top-level verbs, with their arguments.
-    /// List images (as `nook images`)
-    #[command(visible_alias = "list")]
+    /// List images (as `nook images`; also `image list`)
+    #[command(alias = "list")]
     Ls(ImagesArgs),
-    /// Remove images (as `nook rmi`)
-    #[command(visible_alias = "remove")]
+    /// Remove images (as `nook rmi`; also `image remove`)
+    #[command(alias = "remove")]
     Rm(RmiArgs),
     /// Show images' details as JSON (as `nook inspect --type image`)
     Inspect(InspectArgs),
