@@ -705,7 +705,9 @@ fn management_forms_are_the_verbs() {
     assert_eq!(String::from_utf8_lossy(&quiet.stderr), "");
     let help = s.out(&["container", "--help"]);
     assert!(
-        help.contains("ls       List containers (as `nook ps`) [aliases: list, ps]"),
+        help.contains(
+            "ls       List containers (as `nook ps`; also `container list`, `container ps`)"
+        ),
         "{help}"
     );
 }
