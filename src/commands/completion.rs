@@ -227,14 +227,17 @@ fn image_candidates(store: &Store, current: &str) -> Vec<CompletionCandidate> {
 /// The store the command line being completed will use: its `--root`, else NOOK_ROOT, else
 /// the default. `args` are the completion request's (`-- nook WORDS…`).
 fn store_root(args: impl Iterator<Item = OsString>) -> Option<PathBuf> {
+    let home = crate::paths::Paths::home()?;
     let words: Vec<OsString> = args.collect();
     let mut root = None;
     for (i, word) in words.iter().enumerate() {
         let Some(word) = word.to_str() else { continue };
         if word == "--root" {
-            root = words.get(i + 1).map(PathBuf::from);
+            root = words
+                .get(i + 1)
+                .map(|w| as_the_shell_passes(&w.to_string_lossy(), Some(&home)));
         } else if let Some(value) = word.strip_prefix("--root=") {
-            root = Some(PathBuf::from(value));
+            root = Some(as_the_shell_passes(value, None));
         }
     }
     let root = root.or_else(|| {
@@ -242,8 +245,25 @@ fn store_root(args: impl Iterator<Item = OsString>) -> Option<PathBuf> {
             .filter(|v| !v.is_empty())
             .map(PathBuf::from)
     });
-    let home = crate::paths::Paths::home()?;
     Some(crate::paths::Paths::data_dir(root, &home))
+}
+
+/// A word of the command line as nook will get it when the command runs. bash and zsh hand
+/// completion the words as typed, quotes and a leading `~` included (`--root ~/store`,
+/// `--root '/my store'`); fish unquotes them but leaves the `~`. Only a `~` that starts a
+/// word, outside quotes, is the home directory (`--root=~/x` is not expanded by the shell
+/// either). A word that does not parse as one shell word (fish's, already unquoted) is taken
+/// as it is.
+fn as_the_shell_passes(word: &str, home: Option<&std::path::Path>) -> PathBuf {
+    let unquoted = |w: &str| match shlex::split(w).as_deref() {
+        Some([one]) => one.clone(),
+        _ => w.to_string(),
+    };
+    match (home, word.strip_prefix('~')) {
+        (Some(home), Some("")) => home.to_path_buf(),
+        (Some(home), Some(rest)) if rest.starts_with('/') => home.join(unquoted(&rest[1..])),
+        _ => PathBuf::from(unquoted(word)),
+    }
 }
 
 #[cfg(test)]
@@ -317,6 +337,31 @@ mod tests {
             store_root(words(&["--", "nook", "rm", "--root=/t", "x"])),
             Some(PathBuf::from("/t"))
         );
+    }
+
+    #[test]
+    fn the_store_path_is_unquoted_and_its_tilde_expanded() {
+        let home = std::path::Path::new("/home/u");
+        for (typed, meant) in [
+            ("~/store", "/home/u/store"),
+            ("~", "/home/u"),
+            ("'/my store'", "/my store"),
+            ("~/'a b'", "/home/u/a b"),
+            ("\"~/a b\"", "~/a b"),
+            ("/my\\ store", "/my store"),
+            // fish has unquoted these already.
+            ("/my store", "/my store"),
+            ("/it's", "/it's"),
+            ("/x/~", "/x/~"),
+        ] {
+            assert_eq!(
+                as_the_shell_passes(typed, Some(home)),
+                PathBuf::from(meant),
+                "{typed}"
+            );
+        }
+        assert_eq!(as_the_shell_passes("'~/x'", None), PathBuf::from("~/x"));
+        assert_eq!(as_the_shell_passes("~/x", None), PathBuf::from("~/x"));
     }
 
     #[test]

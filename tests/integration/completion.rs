@@ -27,6 +27,27 @@ fn populated() -> (TestContext, String, String) {
     (ctx, id, web.trim().to_string())
 }
 
+/// A second store, `~/other store`, with the container compl-other: completion must read the
+/// one `--root` names as the shell will pass it, unquoted and with its `~` expanded.
+const OTHER_STORE: &str = "~/'other store'";
+
+fn add_other_store(ctx: &TestContext) {
+    let root = ctx.home.join("other store");
+    let root = root.to_str().unwrap();
+    let archive = ctx.root().join("rootfs.tar");
+    let archive = archive.to_str().unwrap();
+    assert_success(&ctx.nook(&["--root", root, "import", archive, "compl-other-img:1"]));
+    assert_success(&ctx.nook(&[
+        "--root",
+        root,
+        "create",
+        "--name",
+        "compl-other",
+        "compl-other-img:1",
+        "sh",
+    ]));
+}
+
 /// COMPREPLY for the command line `words` (the last word is the one being completed), from
 /// the script `nook completion bash` printed, in a non-interactive bash as the test user.
 fn complete(ctx: &TestContext, words: &[&str]) -> Vec<String> {
@@ -172,6 +193,12 @@ fn bash_completes_container_and_image_names_subcommands_and_flags() {
     assert_has(
         &c(&["nook", "--root", empty, "rm", ""]),
         &[],
+        &["compl-web"],
+    );
+    add_other_store(&ctx);
+    assert_has(
+        &c(&["nook", "--root", OTHER_STORE, "rm", ""]),
+        &["compl-other"],
         &["compl-web"],
     );
 }
@@ -443,6 +470,12 @@ fn zsh_completes_container_and_image_names_subcommands_and_flags() {
         &["docker-archive", "oci-dir"],
         &[],
     );
+
+    add_other_store(&ctx);
+    assert_eq!(
+        c(&format!("nook --root {OTHER_STORE} rm compl-")).buffer,
+        format!("nook --root {OTHER_STORE} rm compl-other ")
+    );
 }
 
 #[test]
@@ -519,5 +552,12 @@ fn fish_completes_container_and_image_names_subcommands_and_flags() {
         &values("nook save --format "),
         &["docker-archive", "oci-dir"],
         &[],
+    );
+
+    add_other_store(&ctx);
+    assert_has(
+        &values(&format!("nook --root {OTHER_STORE} rm ")),
+        &["compl-other"],
+        &["compl-web"],
     );
 }
