@@ -41,8 +41,10 @@ pub fn run(args: CompletionArgs) -> Result<i32> {
         Shell::Fish => &clap_complete::env::Fish,
     };
     shell.write_registration(COMPLETE_VAR, cmd.get_name(), "nook", &completer, &mut out)?;
-    if let Shell::Bash = args.shell {
-        out.extend_from_slice(BASH_COLONS.as_bytes());
+    match args.shell {
+        Shell::Bash => out.extend_from_slice(BASH_COLONS.as_bytes()),
+        Shell::Zsh => out.extend_from_slice(ZSH_AUTOLOADED.as_bytes()),
+        Shell::Fish => {}
     }
     super::print_out(&String::from_utf8_lossy(&out))?;
     Ok(0)
@@ -75,6 +77,17 @@ if [[ "${BASH_VERSINFO[0]}" -eq 4 && "${BASH_VERSINFO[1]}" -ge 4 || "${BASH_VERS
     complete -o nospace -o bashdefault -o nosort -F _nook_complete nook
 else
     complete -o nospace -o bashdefault -F _nook_complete nook
+fi
+"#;
+
+/// The script's `#compdef nook` line lets it be installed as `_nook` in a directory of
+/// `$fpath`, zsh's usual place for completions. compinit then autoloads the file as the
+/// function `_nook` on the first TAB, and running it only defines the completer and re-registers
+/// it: that first TAB would complete nothing. So when run as `_nook`, it completes right away
+/// (as cobra's zsh scripts do). Sourced, `funcstack[1]` is the file and this does nothing.
+const ZSH_AUTOLOADED: &str = r#"
+if [[ "${funcstack[1]}" == _nook ]]; then
+    _clap_dynamic_completer_nook "$@"
 fi
 "#;
 

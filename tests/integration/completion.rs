@@ -298,8 +298,14 @@ cat $NOOK_COMPLETION_OUT
 const ZSH_SETUP: &str = r#"
 PS1= RPS1=
 unsetopt auto_list list_beep beep
+if [[ $NOOK_ZSH_INSTALL == fpath ]]; then
+    mkdir -p ~/.zfunc && "$NOOK" completion zsh > ~/.zfunc/_nook || exit 3
+    fpath=(~/.zfunc $fpath)
+fi
 autoload -Uz compinit && compinit -u -D
-source <("$NOOK" completion zsh) 2>>$NOOK_COMPLETION_OUT.err || exit 3
+if [[ $NOOK_ZSH_INSTALL == source ]]; then
+    source <("$NOOK" completion zsh) 2>>$NOOK_COMPLETION_OUT.err || exit 3
+fi
 compadd() {
     if [[ " ${@[1,(i)--]} " == *\ -[OAD]\ * ]]; then
         builtin compadd "$@"
@@ -329,11 +335,28 @@ zle -N _nook_test_report
 bindkey '^I' complete-word '^T' _nook_test_report
 "#;
 
+/// How a user installs the zsh script: sourced from ~/.zshrc after compinit, or as `_nook`
+/// in a directory of `$fpath` (before compinit), for zsh to autoload.
+#[derive(Clone, Copy)]
+enum ZshInstall {
+    Source,
+    Fpath,
+}
+
 fn zsh_complete(ctx: &TestContext, line: &str) -> ZshReply {
+    zsh_complete_installed(ctx, line, ZshInstall::Source)
+}
+
+fn zsh_complete_installed(ctx: &TestContext, line: &str, install: ZshInstall) -> ZshReply {
+    let install = match install {
+        ZshInstall::Source => "source",
+        ZshInstall::Fpath => "fpath",
+    };
     let out = ctx
         .command_as_user(shell_path("zsh"))
         .env("NOOK", nook_bin())
         .env("NOOK_ZSH_SETUP", ZSH_SETUP)
+        .env("NOOK_ZSH_INSTALL", install)
         .args(["-f", "-c", ZSH_DRIVER, "zsh", line])
         .output()
         .unwrap();
@@ -470,6 +493,18 @@ fn zsh_completes_container_and_image_names_subcommands_and_flags() {
         &["docker-archive", "oci-dir"],
         &[],
     );
+
+    // Installed in $fpath, the first TAB completes too (and the names come from nook).
+    for (line, completed) in [
+        ("nook rm compl-w", "nook rm compl-web "),
+        ("nook rmi compl-b", "nook rmi compl-base:1 "),
+        ("nook container pru", "nook container prune "),
+    ] {
+        assert_eq!(
+            zsh_complete_installed(&ctx, line, ZshInstall::Fpath).buffer,
+            completed
+        );
+    }
 
     add_other_store(&ctx);
     assert_eq!(
