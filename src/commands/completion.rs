@@ -114,30 +114,34 @@ pub enum Completes {
     Both,
 }
 
-/// Which local objects `arg` of the command `command` names, if any.
-pub fn completes(command: &str, arg: &clap::Arg) -> Option<Completes> {
+/// Which local objects `arg` of the command `command` names, if any; `parent` is the command
+/// above it (`container` for `nook container inspect`, `nook` for `nook inspect`).
+pub fn completes(parent: &str, command: &str, arg: &clap::Arg) -> Option<Completes> {
     if !arg.is_positional() {
         return None;
     }
-    match (command, arg.get_id().as_str()) {
-        (_, "container" | "containers") => Some(Completes::Containers),
+    match (parent, command, arg.get_id().as_str()) {
+        (_, _, "container" | "containers") => Some(Completes::Containers),
         // pull's image is one the registry has, not a local one.
-        ("pull", _) => None,
-        ("inspect", "image" | "images") => Some(Completes::Both),
-        (_, "image" | "images") | ("tag", "source") => Some(Completes::Images),
+        (_, "pull", _) => None,
+        // The management forms inspect one kind only.
+        ("container", "inspect", _) => Some(Completes::Containers),
+        ("image", "inspect", _) => Some(Completes::Images),
+        (_, "inspect", "image" | "images") => Some(Completes::Both),
+        (_, _, "image" | "images") | (_, "tag", "source") => Some(Completes::Images),
         _ => None,
     }
 }
 
 /// The command tree, with container and image names completed where arguments take them.
 pub fn command() -> clap::Command {
-    with_completers(crate::cli::command())
+    with_completers(crate::cli::command(), "")
 }
 
-fn with_completers(cmd: clap::Command) -> clap::Command {
+fn with_completers(cmd: clap::Command, parent: &str) -> clap::Command {
     let name = cmd.get_name().to_string();
     // mut_args keeps the arguments in place (mut_arg moves one last, reordering positionals).
-    let mut cmd = cmd.mut_args(|arg| match completes(&name, &arg) {
+    let mut cmd = cmd.mut_args(|arg| match completes(parent, &name, &arg) {
         Some(kind) => arg.add(ArgValueCompleter::new(move |current: &OsStr| {
             candidates(kind, current)
         })),
@@ -148,7 +152,7 @@ fn with_completers(cmd: clap::Command) -> clap::Command {
         .map(|s| s.get_name().to_string())
         .collect();
     for sub in subcommands {
-        cmd = cmd.mut_subcommand(sub, with_completers);
+        cmd = cmd.mut_subcommand(sub, |sub| with_completers(sub, &name));
     }
     cmd
 }
@@ -157,7 +161,13 @@ fn candidates(kind: Completes, current: &OsStr) -> Vec<CompletionCandidate> {
     let Some(current) = current.to_str() else {
         return Vec::new();
     };
-    let Some(root) = store_root(std::env::args_os().skip(1)) else {
+    let words: Vec<OsString> = std::env::args_os().skip(1).collect();
+    let kind = match (kind, inspect_type(&words).as_deref()) {
+        (Completes::Both, Some("container")) => Completes::Containers,
+        (Completes::Both, Some("image")) => Completes::Images,
+        _ => kind,
+    };
+    let Some(root) = store_root(words.into_iter()) else {
         return Vec::new();
     };
     let store = Store::read_only(&root);
@@ -237,6 +247,20 @@ fn image_candidates(store: &Store, current: &str) -> Vec<CompletionCandidate> {
         .collect()
 }
 
+/// `inspect --type KIND`'s KIND on the command line being completed, if given.
+fn inspect_type(words: &[OsString]) -> Option<String> {
+    let mut kind = None;
+    for (i, word) in words.iter().enumerate() {
+        let word = word.to_string_lossy();
+        if word == "--type" {
+            kind = words.get(i + 1).map(|w| w.to_string_lossy().into_owned());
+        } else if let Some(value) = word.strip_prefix("--type=") {
+            kind = Some(value.to_string());
+        }
+    }
+    kind
+}
+
 /// The store the command line being completed will use: its `--root`, else NOOK_ROOT, else
 /// the default. `args` are the completion request's (`-- nook WORDS…`).
 fn store_root(args: impl Iterator<Item = OsString>) -> Option<PathBuf> {
@@ -293,18 +317,22 @@ mod tests {
     #[test]
     fn container_and_image_arguments_complete_names() {
         let mut found = std::collections::BTreeMap::new();
-        let mut todo = vec![(String::new(), command())];
-        while let Some((path, cmd)) = todo.pop() {
+        let mut todo = vec![(String::new(), String::new(), command())];
+        while let Some((path, parent, cmd)) = todo.pop() {
             let path = format!("{path} {}", cmd.get_name()).trim().to_string();
             for arg in cmd.get_arguments() {
                 if arg.get::<ArgValueCompleter>().is_some() {
                     found.insert(
                         format!("{path} {}", arg.get_id()),
-                        completes(cmd.get_name(), arg),
+                        completes(&parent, cmd.get_name(), arg),
                     );
                 }
             }
-            todo.extend(cmd.get_subcommands().map(|s| (path.clone(), s.clone())));
+            let name = cmd.get_name().to_string();
+            todo.extend(
+                cmd.get_subcommands()
+                    .map(|s| (path.clone(), name.clone(), s.clone())),
+            );
         }
         use Completes::*;
         for (arg, kind) in [
@@ -324,6 +352,10 @@ mod tests {
             ("nook export container", Containers),
             ("nook container diff container", Containers),
             ("nook container export container", Containers),
+            ("nook container rm containers", Containers),
+            ("nook container inspect images", Containers),
+            ("nook image inspect images", Images),
+            ("nook image rm images", Images),
             ("nook inspect images", Both),
             ("nook rmi images", Images),
             ("nook tag source", Images),
@@ -336,6 +368,7 @@ mod tests {
             assert_eq!(found.get(arg), Some(&Some(kind)), "{arg}: {found:?}");
         }
         assert!(!found.contains_key("nook pull image"));
+        assert!(!found.contains_key("nook image pull image"));
         assert!(!found.contains_key("nook tag target"));
     }
 

@@ -152,12 +152,36 @@ fn bash_completes_container_and_image_names_subcommands_and_flags() {
         &[&image_id[..12]],
         &[],
     );
-    // inspect takes both.
+    // inspect takes both, unless told which, or in a management form.
     assert_has(
         &c(&["nook", "inspect", "compl-"]),
         &["compl-web", "compl-base:1"],
         &[],
     );
+    for (words, wanted, absent) in [
+        (
+            &["nook", "container", "inspect", "compl-"][..],
+            "compl-web",
+            "compl-base:1",
+        ),
+        (
+            &["nook", "inspect", "--type", "container", "compl-"],
+            "compl-web",
+            "compl-base:1",
+        ),
+        (
+            &["nook", "image", "inspect", "compl-"],
+            "compl-base:1",
+            "compl-web",
+        ),
+        (
+            &["nook", "inspect", "--type=image", "compl-"],
+            "compl-base:1",
+            "compl-web",
+        ),
+    ] {
+        assert_has(&c(words), &[wanted], &[absent]);
+    }
     // Not the image of a pull (the registry's), nor tag's new name.
     assert_has(&c(&["nook", "pull", ""]), &[], &["compl-base:1"]);
     assert_has(
@@ -478,6 +502,15 @@ fn zsh_completes_container_and_image_names_subcommands_and_flags() {
         &["compl-web", "compl-base:1"],
         &[],
     );
+    assert_has(
+        &c("nook container inspect compl-").matches,
+        &["compl-web", "compl-job"],
+        &["compl-base:1"],
+    );
+    assert_eq!(
+        c("nook image inspect compl-").buffer,
+        "nook image inspect compl-base:1 "
+    );
     assert_has(&c("nook pull ").matches, &[], &["compl-base:1"]);
 
     assert_has(
@@ -572,6 +605,16 @@ fn fish_completes_container_and_image_names_subcommands_and_flags() {
         &values("nook inspect compl-"),
         &["compl-web", "compl-base:1"],
         &[],
+    );
+    assert_has(
+        &values("nook container inspect compl-"),
+        &["compl-web"],
+        &["compl-base:1"],
+    );
+    assert_has(
+        &values("nook inspect --type image compl-"),
+        &["compl-base:1"],
+        &["compl-web"],
     );
     assert_has(&values("nook pull "), &[], &["compl-base:1"]);
 
