@@ -41,8 +41,10 @@ pub fn run(args: CompletionArgs) -> Result<i32> {
         Shell::Fish => &clap_complete::env::Fish,
     };
     shell.write_registration(COMPLETE_VAR, cmd.get_name(), "nook", &completer, &mut out)?;
-    if let Shell::Bash = args.shell {
-        out.extend_from_slice(BASH_COLONS.as_bytes());
+    match args.shell {
+        Shell::Bash => out.extend_from_slice(BASH_COLONS.as_bytes()),
+        Shell::Zsh => out.extend_from_slice(ZSH_AUTOLOADED.as_bytes()),
+        Shell::Fish => {}
     }
     super::print_out(&String::from_utf8_lossy(&out))?;
     Ok(0)
@@ -78,6 +80,17 @@ else
 fi
 "#;
 
+/// The script's `#compdef nook` line lets it be installed as `_nook` in a directory of
+/// `$fpath`, zsh's usual place for completions. compinit then autoloads the file as the
+/// function `_nook` on the first TAB, and running it only defines the completer and re-registers
+/// it: that first TAB would complete nothing. So when run as `_nook`, it completes right away
+/// (as cobra's zsh scripts do). Sourced, `funcstack[1]` is the file and this does nothing.
+const ZSH_AUTOLOADED: &str = r#"
+if [[ "${funcstack[1]}" == _nook ]]; then
+    _clap_dynamic_completer_nook "$@"
+fi
+"#;
+
 /// How the script calls nook back: as it was called now (`nook` from PATH stays `nook`, so an
 /// upgrade is picked up), with a relative path made absolute.
 fn completer_path() -> String {
@@ -101,30 +114,34 @@ pub enum Completes {
     Both,
 }
 
-/// Which local objects `arg` of the command `command` names, if any.
-pub fn completes(command: &str, arg: &clap::Arg) -> Option<Completes> {
+/// Which local objects `arg` of the command `command` names, if any; `parent` is the command
+/// above it (`container` for `nook container inspect`, `nook` for `nook inspect`).
+pub fn completes(parent: &str, command: &str, arg: &clap::Arg) -> Option<Completes> {
     if !arg.is_positional() {
         return None;
     }
-    match (command, arg.get_id().as_str()) {
-        (_, "container" | "containers") => Some(Completes::Containers),
+    match (parent, command, arg.get_id().as_str()) {
+        (_, _, "container" | "containers") => Some(Completes::Containers),
         // pull's image is one the registry has, not a local one.
-        ("pull", _) => None,
-        ("inspect", "image" | "images") => Some(Completes::Both),
-        (_, "image" | "images") | ("tag", "source") => Some(Completes::Images),
+        (_, "pull", _) => None,
+        // The management forms inspect one kind only.
+        ("container", "inspect", _) => Some(Completes::Containers),
+        ("image", "inspect", _) => Some(Completes::Images),
+        (_, "inspect", "image" | "images") => Some(Completes::Both),
+        (_, _, "image" | "images") | (_, "tag", "source") => Some(Completes::Images),
         _ => None,
     }
 }
 
 /// The command tree, with container and image names completed where arguments take them.
 pub fn command() -> clap::Command {
-    with_completers(crate::cli::command())
+    with_completers(crate::cli::command(), "")
 }
 
-fn with_completers(cmd: clap::Command) -> clap::Command {
+fn with_completers(cmd: clap::Command, parent: &str) -> clap::Command {
     let name = cmd.get_name().to_string();
     // mut_args keeps the arguments in place (mut_arg moves one last, reordering positionals).
-    let mut cmd = cmd.mut_args(|arg| match completes(&name, &arg) {
+    let mut cmd = cmd.mut_args(|arg| match completes(parent, &name, &arg) {
         Some(kind) => arg.add(ArgValueCompleter::new(move |current: &OsStr| {
             candidates(kind, current)
         })),
@@ -135,7 +152,7 @@ fn with_completers(cmd: clap::Command) -> clap::Command {
         .map(|s| s.get_name().to_string())
         .collect();
     for sub in subcommands {
-        cmd = cmd.mut_subcommand(sub, with_completers);
+        cmd = cmd.mut_subcommand(sub, |sub| with_completers(sub, &name));
     }
     cmd
 }
@@ -144,7 +161,13 @@ fn candidates(kind: Completes, current: &OsStr) -> Vec<CompletionCandidate> {
     let Some(current) = current.to_str() else {
         return Vec::new();
     };
-    let Some(root) = store_root(std::env::args_os().skip(1)) else {
+    let words: Vec<OsString> = std::env::args_os().skip(1).collect();
+    let kind = match (kind, inspect_type(&words).as_deref()) {
+        (Completes::Both, Some("container")) => Completes::Containers,
+        (Completes::Both, Some("image")) => Completes::Images,
+        _ => kind,
+    };
+    let Some(root) = store_root(words.into_iter()) else {
         return Vec::new();
     };
     let store = Store::read_only(&root);
@@ -224,17 +247,34 @@ fn image_candidates(store: &Store, current: &str) -> Vec<CompletionCandidate> {
         .collect()
 }
 
+/// `inspect --type KIND`'s KIND on the command line being completed, if given.
+fn inspect_type(words: &[OsString]) -> Option<String> {
+    let mut kind = None;
+    for (i, word) in words.iter().enumerate() {
+        let word = word.to_string_lossy();
+        if word == "--type" {
+            kind = words.get(i + 1).map(|w| w.to_string_lossy().into_owned());
+        } else if let Some(value) = word.strip_prefix("--type=") {
+            kind = Some(value.to_string());
+        }
+    }
+    kind
+}
+
 /// The store the command line being completed will use: its `--root`, else NOOK_ROOT, else
 /// the default. `args` are the completion request's (`-- nook WORDS…`).
 fn store_root(args: impl Iterator<Item = OsString>) -> Option<PathBuf> {
+    let home = crate::paths::Paths::home()?;
     let words: Vec<OsString> = args.collect();
     let mut root = None;
     for (i, word) in words.iter().enumerate() {
         let Some(word) = word.to_str() else { continue };
         if word == "--root" {
-            root = words.get(i + 1).map(PathBuf::from);
+            root = words
+                .get(i + 1)
+                .map(|w| as_the_shell_passes(&w.to_string_lossy(), Some(&home)));
         } else if let Some(value) = word.strip_prefix("--root=") {
-            root = Some(PathBuf::from(value));
+            root = Some(as_the_shell_passes(value, None));
         }
     }
     let root = root.or_else(|| {
@@ -242,8 +282,25 @@ fn store_root(args: impl Iterator<Item = OsString>) -> Option<PathBuf> {
             .filter(|v| !v.is_empty())
             .map(PathBuf::from)
     });
-    let home = crate::paths::Paths::home()?;
     Some(crate::paths::Paths::data_dir(root, &home))
+}
+
+/// A word of the command line as nook will get it when the command runs. bash and zsh hand
+/// completion the words as typed, quotes and a leading `~` included (`--root ~/store`,
+/// `--root '/my store'`); fish unquotes them but leaves the `~`. Only a `~` that starts a
+/// word, outside quotes, is the home directory (`--root=~/x` is not expanded by the shell
+/// either). A word that does not parse as one shell word (fish's, already unquoted) is taken
+/// as it is.
+fn as_the_shell_passes(word: &str, home: Option<&std::path::Path>) -> PathBuf {
+    let unquoted = |w: &str| match shlex::split(w).as_deref() {
+        Some([one]) => one.clone(),
+        _ => w.to_string(),
+    };
+    match (home, word.strip_prefix('~')) {
+        (Some(home), Some("")) => home.to_path_buf(),
+        (Some(home), Some(rest)) if rest.starts_with('/') => home.join(unquoted(&rest[1..])),
+        _ => PathBuf::from(unquoted(word)),
+    }
 }
 
 #[cfg(test)]
@@ -260,18 +317,22 @@ mod tests {
     #[test]
     fn container_and_image_arguments_complete_names() {
         let mut found = std::collections::BTreeMap::new();
-        let mut todo = vec![(String::new(), command())];
-        while let Some((path, cmd)) = todo.pop() {
+        let mut todo = vec![(String::new(), String::new(), command())];
+        while let Some((path, parent, cmd)) = todo.pop() {
             let path = format!("{path} {}", cmd.get_name()).trim().to_string();
             for arg in cmd.get_arguments() {
                 if arg.get::<ArgValueCompleter>().is_some() {
                     found.insert(
                         format!("{path} {}", arg.get_id()),
-                        completes(cmd.get_name(), arg),
+                        completes(&parent, cmd.get_name(), arg),
                     );
                 }
             }
-            todo.extend(cmd.get_subcommands().map(|s| (path.clone(), s.clone())));
+            let name = cmd.get_name().to_string();
+            todo.extend(
+                cmd.get_subcommands()
+                    .map(|s| (path.clone(), name.clone(), s.clone())),
+            );
         }
         use Completes::*;
         for (arg, kind) in [
@@ -291,6 +352,10 @@ mod tests {
             ("nook export container", Containers),
             ("nook container diff container", Containers),
             ("nook container export container", Containers),
+            ("nook container rm containers", Containers),
+            ("nook container inspect images", Containers),
+            ("nook image inspect images", Images),
+            ("nook image rm images", Images),
             ("nook inspect images", Both),
             ("nook rmi images", Images),
             ("nook tag source", Images),
@@ -303,6 +368,7 @@ mod tests {
             assert_eq!(found.get(arg), Some(&Some(kind)), "{arg}: {found:?}");
         }
         assert!(!found.contains_key("nook pull image"));
+        assert!(!found.contains_key("nook image pull image"));
         assert!(!found.contains_key("nook tag target"));
     }
 
@@ -317,6 +383,31 @@ mod tests {
             store_root(words(&["--", "nook", "rm", "--root=/t", "x"])),
             Some(PathBuf::from("/t"))
         );
+    }
+
+    #[test]
+    fn the_store_path_is_unquoted_and_its_tilde_expanded() {
+        let home = std::path::Path::new("/home/u");
+        for (typed, meant) in [
+            ("~/store", "/home/u/store"),
+            ("~", "/home/u"),
+            ("'/my store'", "/my store"),
+            ("~/'a b'", "/home/u/a b"),
+            ("\"~/a b\"", "~/a b"),
+            ("/my\\ store", "/my store"),
+            // fish has unquoted these already.
+            ("/my store", "/my store"),
+            ("/it's", "/it's"),
+            ("/x/~", "/x/~"),
+        ] {
+            assert_eq!(
+                as_the_shell_passes(typed, Some(home)),
+                PathBuf::from(meant),
+                "{typed}"
+            );
+        }
+        assert_eq!(as_the_shell_passes("'~/x'", None), PathBuf::from("~/x"));
+        assert_eq!(as_the_shell_passes("~/x", None), PathBuf::from("~/x"));
     }
 
     #[test]
