@@ -405,7 +405,7 @@ fn action_end(s: &str) -> Option<usize> {
             Some(q) if b == q => quote = None,
             Some(_) => {}
             None if b == b'"' || b == b'`' || b == b'\'' => quote = Some(b),
-            None if s[i..].starts_with("}}") => return Some(i),
+            None if bytes[i..].starts_with(b"}}") => return Some(i),
             None => {}
         }
         i += 1;
@@ -1397,6 +1397,15 @@ mod tests {
                        "Env": ["PATH=/bin", "HOME=/root"]},
             "Mounts": [{"Source": "/srv", "Destination": "/data"}, {"Source": "/tmp", "Destination": "/t"}],
         })
+    }
+
+    #[test]
+    fn text_beyond_ascii_inside_an_action_is_no_panic() {
+        // Found by the `template` fuzz target: `}}` was looked for at byte offsets inside
+        // a two-byte character.
+        let parsed = Template::parse("{{split .Names\u{0}\u{760}\u{742}} {{title .Names}}");
+        assert!(parsed.is_err() || parsed.unwrap().render(&row()).is_err());
+        assert_eq!(render("{{\"\u{e9}t\u{e9}\"}}", &row()), "\u{e9}t\u{e9}");
     }
 
     #[test]
