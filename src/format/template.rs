@@ -1264,6 +1264,9 @@ fn title(text: &str) -> String {
 
 /// Go's `fmt.Sprintf` for the verbs templates use: `%s %v %d %q %t %f %x %X %%`, with
 /// flags `-` and `0`, a width and a precision.
+/// The largest width or precision `printf` takes, as Go's `fmt` (1e6).
+const MAX_WIDTH: usize = 1_000_000;
+
 fn printf(format: &str, args: &[Val]) -> String {
     let mut out = String::new();
     let mut next = args.iter();
@@ -1297,7 +1300,23 @@ fn printf(format: &str, args: &[Val]) -> String {
                 p.push(d);
                 chars.next();
             }
-            precision = Some(p.parse().unwrap_or(0));
+            precision = Some(if p.len() > 7 {
+                usize::MAX
+            } else {
+                p.parse().unwrap_or(0)
+            });
+        }
+        // As Go's fmt: a width or precision above a million is refused in the output, not
+        // padded into gigabytes of spaces.
+        let too_large =
+            |digits: &str| digits.len() > 7 || digits.parse::<usize>().unwrap_or(0) > MAX_WIDTH;
+        if too_large(&width) {
+            out.push_str("%!(BADWIDTH)");
+            width.clear();
+        }
+        if precision.is_some_and(|p| p > MAX_WIDTH) {
+            out.push_str("%!(BADPREC)");
+            precision = None;
         }
         let Some(verb) = chars.next() else {
             out.push_str("%!(NOVERB)");
@@ -1397,6 +1416,18 @@ mod tests {
                        "Env": ["PATH=/bin", "HOME=/root"]},
             "Mounts": [{"Source": "/srv", "Destination": "/data"}, {"Source": "/tmp", "Destination": "/t"}],
         })
+    }
+
+    #[test]
+    fn printf_refuses_a_width_past_a_million_as_go_does() {
+        // Found by the `template` fuzz target: a width of 444444444444 padded until the
+        // allocation failed.
+        assert_eq!(
+            render("{{printf \"%444444444444s|\" .Names}}", &row()),
+            format!("%!(BADWIDTH){}|", row()["Names"].as_str().unwrap())
+        );
+        let out = render("{{printf \"%.99999999f\" 1.5}}", &row());
+        assert!(out.starts_with("%!(BADPREC)1.5"), "{out}");
     }
 
     #[test]
