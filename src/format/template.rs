@@ -1128,6 +1128,9 @@ fn call(name: &str, args: Vec<Val>) -> Result<Val, String> {
             }
             let before = int_arg(name, &args[1])?.max(0) as usize;
             let after = int_arg(name, &args[2])?.max(0) as usize;
+            if before.max(after) > MAX_WIDTH {
+                return Err(format!("pad takes at most {MAX_WIDTH} spaces a side"));
+            }
             s(format!("{}{text}{}", " ".repeat(before), " ".repeat(after)))
         }
         "len" => {
@@ -1416,6 +1419,14 @@ mod tests {
                        "Env": ["PATH=/bin", "HOME=/root"]},
             "Mounts": [{"Source": "/srv", "Destination": "/data"}, {"Source": "/tmp", "Destination": "/t"}],
         })
+    }
+
+    #[test]
+    fn pad_refuses_a_million_spaces() {
+        // Found by the `template` fuzz target: a pad of 2^63 spaces.
+        let t = Template::parse("{{pad .ID 0 26666666666666}}").unwrap();
+        let err = t.render(&row()).unwrap_err().to_string();
+        assert!(err.contains("pad takes at most 1000000 spaces"), "{err}");
     }
 
     #[test]
