@@ -50,6 +50,10 @@ use crate::store::images::{ImageIndex, ImageRecord};
 /// What every command may need, resolved once.
 pub struct Ctx {
     pub paths: Paths,
+    /// The configuration files, read once per command (every command checks them at its
+    /// start; `run` then asks again for its defaults and its registries).
+    config: std::cell::OnceCell<crate::config::NookConfig>,
+    registries: std::cell::OnceCell<(RegistriesConfig, Option<std::path::PathBuf>)>,
 }
 
 impl Ctx {
@@ -65,15 +69,23 @@ impl Ctx {
 
     /// The registries and the file they come from, if any.
     pub fn registries_and_source(&self) -> Result<(RegistriesConfig, Option<std::path::PathBuf>)> {
-        Ok(crate::config::load_registries(
+        if let Some(loaded) = self.registries.get() {
+            return Ok(loaded.clone());
+        }
+        let loaded = crate::config::load_registries(
             &self.nook_config()?,
             &self.paths.nook_config(),
             &self.paths.registries_config(),
-        )?)
+        )?;
+        Ok(self.registries.get_or_init(|| loaded).clone())
     }
 
     pub fn nook_config(&self) -> Result<crate::config::NookConfig> {
-        Ok(crate::config::NookConfig::load(&self.paths.nook_config())?)
+        if let Some(config) = self.config.get() {
+            return Ok(config.clone());
+        }
+        let config = crate::config::NookConfig::load(&self.paths.nook_config())?;
+        Ok(self.config.get_or_init(|| config).clone())
     }
 
     pub fn auth_files(&self) -> crate::image::auth::AuthFiles {
@@ -120,7 +132,11 @@ impl Ctx {
 
 pub fn run(cli: Cli) -> Result<i32> {
     let paths = Paths::from_env(cli.root)?;
-    let ctx = Ctx { paths };
+    let ctx = Ctx {
+        paths,
+        config: Default::default(),
+        registries: Default::default(),
+    };
     crate::error::set_store(&ctx.paths.data);
     match &cli.command {
         // These say it themselves, every time (doctor in its table).
